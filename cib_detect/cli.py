@@ -1,0 +1,173 @@
+"""``cib-detect`` command line (typer + rich). Progress goes to stderr, ``--json`` to stdout."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cib_detect import __version__
+from cib_detect.config import DEFAULT_WINDOWS, DetectParams
+from cib_detect.errors import CibError
+
+app = typer.Typer(
+    help="Find coordinated inauthentic behaviour in interaction events.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+
+def _fail(exc: CibError) -> None:
+    err.print(f"[bold red]error[/]: {exc.message}")
+    for v in exc.violations[:20]:
+        err.print(f"  - {v.describe()}")
+    raise typer.Exit(code=2)
+
+
+def _params(**kw: Any) -> DetectParams:
+    try:
+        return DetectParams(**{k: v for k, v in kw.items() if v is not None})
+    except ValidationError as exc:
+        for e in exc.errors():
+            err.print(f"[bold red]error[/]: --{'-'.join(str(x) for x in e['loc'])}: {e['msg']}")
+        raise typer.Exit(code=2) from None
+
+
+def _print_clusters(doc: dict[str, Any], top: int) -> None:
+    table = Table(title=f"Top {min(top, len(doc['clusters']))} of {len(doc['clusters'])} clusters")
+    for col in ("rank", "score", "size", "signals", "sub-scores", "members"):
+        table.add_column(col)
+    for c in doc["clusters"][:top]:
+        subs = " ".join(f"{k[:4]}={v:.2f}" for k, v in c["sub_scores"].items())
+        members = ", ".join(c["members"][:4]) + (" …" if c["size"] > 4 else "")
+        table.add_row(
+            str(c["rank"]), f"{c['score']:.3f}", str(c["size"]), ", ".join(c["signals"]), subs, members
+        )
+    err.print(table)
+
+
+@app.command()
+def detect(
+    input: Annotated[Path, typer.Argument(help="Events file: .csv, .jsonl or .parquet.")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Where to write clusters.json.")] = Path(
+        "clusters.json"
+    ),
+    window: Annotated[
+        list[int] | None,
+        typer.Option("--window", "-w", help=f"Co-action window in seconds; repeatable. [default: {' '.join(map(str, DEFAULT_WINDOWS))}]"),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Leiden seed. [default: 42]")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="csv, jsonl or parquet.")] = None,
+    strict: Annotated[bool, typer.Option(help="Stop at the first invalid row.")] = False,
+    fdr: Annotated[float | None, typer.Option(help="False discovery rate. [default: 0.01]")] = None,
+    hub_cap: Annotated[int | None, typer.Option(help="Crowd size above which no pairs form.")] = None,
+    min_episodes: Annotated[int | None, typer.Option(help="Episodes a pair needs to be tested.")] = None,
+    text: Annotated[bool, typer.Option(help="Near-duplicate text signal.")] = True,
+    top: Annotated[int, typer.Option(help="Clusters to print.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+) -> None:
+    """Detect coordinated clusters in an events file and write ranked clusters with evidence."""
+    from cib_detect.detect import run_detection
+    from cib_detect.io import read_events
+    from cib_detect.report.json_out import build_document, write_document
+
+    params = _params(
+        windows=tuple(window) if window else None,
+        seed=seed,
+        fdr=fdr,
+        hub_cap=hub_cap,
+        min_episodes=min_episodes,
+        text=text,
+    )
+    t0 = time.perf_counter()
+    try:
+        with Progress(
+            TextColumn("{task.description:<14}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
+        ) as bar:
+            task = bar.add_task("read", total=1.0)
+            events, info = read_events(input, fmt=fmt, strict=strict)
+            t_read = time.perf_counter() - t0
+
+            def progress(stage: str, frac: float) -> None:
+                bar.update(task, description=stage, completed=frac)
+
+            result = run_detection(events, params, progress=progress)
+            bar.update(task, description="write", completed=0.0)
+            result.timings = {"read": round(t_read, 4), **result.timings}
+            doc = build_document(result, params, info)
+            t_w = time.perf_counter()
+            write_document(doc, out_path)
+            result.timings["write"] = round(time.perf_counter() - t_w, 4)
+            result.timings["total"] = round(time.perf_counter() - t0, 4)
+            doc["run"]["timings"] = result.timings
+            write_document(doc, out_path)
+    except CibError as exc:
+        _fail(exc)
+        return
+    if info.rejected:
+        err.print(
+            f"[yellow]{info.rejected} invalid row(s) skipped[/] "
+            f"({', '.join(f'{k}: {v}' for k, v in sorted(info.rejects.by_reason.items())[:5])})"
+        )
+    summary = {
+        "out": str(out_path),
+        "input": info.as_record(),
+        "clusters": len(result.clusters),
+        "flagged_accounts": sum(c.size for c in result.clusters),
+        "top": [
+            {"cluster_id": c.cluster_id, "rank": c.rank, "score": c.score, "size": c.size}
+            for c in result.clusters[:top]
+        ],
+        "stats": result.stats,
+        "timings": result.timings,
+        "events_per_second": round(info.rows / max(result.timings["total"], 1e-9)),
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+    else:
+        _print_clusters(doc, top)
+        err.print(
+            f"{info.accepted:,} events, {len(result.clusters)} clusters -> {out_path} "
+            f"in {result.timings['total']:.2f}s"
+        )
+
+
+@app.command()
+def warm(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Compile the Numba kernels into the on-disk cache (done once per install)."""
+    from cib_detect.detect.warm import warm_up
+
+    secs = warm_up()
+    if as_json:
+        sys.stdout.write(json.dumps({"warm_seconds": round(secs, 3)}) + "\n")
+    else:
+        err.print(f"kernels ready in {secs:.1f}s")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

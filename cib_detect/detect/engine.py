@@ -1,0 +1,240 @@
+"""The detection run: events -> signals -> significance -> Leiden -> ranked clusters."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from cib_detect.config import DetectParams
+from cib_detect.detect import evidence as ev
+from cib_detect.detect.graph import CoordinationGraph, build_graph, leiden
+from cib_detect.detect.objects import action_target_objects, build_objects, text_groups
+from cib_detect.detect.pairs import PairSignal, pair_signal
+from cib_detect.detect.scoring import overall, sub_scores
+from cib_detect.detect.significance import significant_masks
+from cib_detect.model import Cluster, DetectionResult, EventTable
+
+Progress = Callable[[str, float], None]
+Check = Callable[[], None]
+Mask = npt.NDArray[np.bool_]
+
+STAGES = ("objects", "co_action", "text", "significance", "leiden", "clusters")
+
+
+class _Clock:
+    def __init__(self, progress: Progress | None, check: Check | None) -> None:
+        self.timings: dict[str, float] = {}
+        self.progress = progress
+        self.check = check
+        self._stage = ""
+        self._t = 0.0
+
+    def start(self, stage: str) -> None:
+        if self.check is not None:
+            self.check()
+        self._stage = stage
+        self._t = time.perf_counter()
+        if self.progress is not None:
+            self.progress(stage, 0.0)
+
+    def tick(self, frac: float) -> None:
+        if self.progress is not None:
+            self.progress(self._stage, frac)
+        if self.check is not None:
+            self.check()
+
+    def stop(self) -> None:
+        self.timings[self._stage] = round(time.perf_counter() - self._t, 4)
+        if self.progress is not None:
+            self.progress(self._stage, 1.0)
+
+
+def run_detection(
+    events: EventTable,
+    params: DetectParams,
+    *,
+    progress: Progress | None = None,
+    check: Check | None = None,
+) -> DetectionResult:
+    """Run the whole engine on validated events. Deterministic for (events, params)."""
+    clock = _Clock(progress, check)
+    n_acc = len(events.accounts)
+    common: dict[str, Any] = {
+        "hub_cap": params.hub_cap,
+        "episode_gap": params.episode_gap,
+        "min_episodes": params.min_episodes,
+        "jitter_min": params.jitter_min,
+        "jitter_factor": params.jitter_factor,
+    }
+
+    clock.start("objects")
+    obj, _ = action_target_objects(events)
+    objects = build_objects(
+        obj,
+        events.account,
+        events.ts,
+        np.arange(events.n, dtype=np.int64),
+        n_acc,
+        params.max_events_per_account_target,
+    )
+    clock.stop()
+
+    clock.start("co_action")
+    signals: list[PairSignal] = [
+        pair_signal("co_action", objects, params.windows, tick=clock.tick, **common)
+    ]
+    clock.stop()
+
+    clock.start("text")
+    if params.text and events.text is not None:
+        rows, labels = text_groups(
+            events, min_chars=params.text_min_chars, threshold=params.text_threshold
+        )
+        if rows.size >= 2:
+            _, tobj = np.unique(labels, return_inverse=True)
+            tobjects = build_objects(
+                tobj.astype(np.int64),
+                events.account[rows],
+                events.ts[rows],
+                rows,
+                n_acc,
+                params.max_events_per_account_target,
+            )
+            signals.append(
+                pair_signal(
+                    "near_duplicate_text", tobjects, (params.text_window,), tick=clock.tick, **common
+                )
+            )
+    clock.stop()
+
+    clock.start("significance")
+    masks, sig_info = significant_masks(signals, min_episodes=params.min_episodes, alpha=params.fdr)
+    graph = build_graph(signals, masks)
+    clock.stop()
+
+    clock.start("leiden")
+    nodes, comm = leiden(
+        graph, seed=params.seed, resolution=params.resolution, iterations=params.leiden_iterations
+    )
+    clock.stop()
+
+    clock.start("clusters")
+    clusters = _assemble(events, params, signals, masks, graph, nodes, comm, clock)
+    clock.stop()
+
+    stats: dict[str, Any] = {
+        "events": events.n,
+        "accounts": n_acc,
+        "targets": len(events.targets),
+        "objects": objects.n_objects,
+        "pairs": {s.label(0) if s.name != "co_action" else "co_action": s.n_pairs for s in signals},
+        "significance": sig_info,
+        "graph": {"nodes": int(nodes.size), "edges": int(graph.a.size)},
+        "communities": int(comm.max()) + 1 if comm.size else 0,
+        "clusters": len(clusters),
+    }
+    return DetectionResult(clusters=clusters, stats=stats, timings=clock.timings)
+
+
+def _assemble(
+    events: EventTable,
+    params: DetectParams,
+    signals: list[PairSignal],
+    masks: list[Mask],
+    graph: CoordinationGraph,
+    nodes: npt.NDArray[np.int32],
+    comm: npt.NDArray[np.int32],
+    clock: _Clock,
+) -> list[Cluster]:
+    if nodes.size == 0:
+        return []
+    comm_of = np.full(len(events.accounts), -1, dtype=np.int64)
+    comm_of[nodes] = comm
+    ca = comm_of[graph.a]
+    intra = ca == comm_of[graph.b]
+    edge_comm = ca[intra]
+    e_a, e_b, e_w = graph.a[intra], graph.b[intra], graph.weight[intra]
+    order = np.argsort(edge_comm, kind="stable")
+    edge_comm, e_a, e_b, e_w = edge_comm[order], e_a[order], e_b[order], e_w[order]
+    bounds = np.flatnonzero(np.concatenate(([True], edge_comm[1:] != edge_comm[:-1])))
+    bounds = np.append(bounds, edge_comm.size)
+    popularity = ev.target_popularity(events)
+    drafts = []
+    n_groups = bounds.size - 1
+    for gi in range(n_groups):
+        s, e = int(bounds[gi]), int(bounds[gi + 1])
+        members = np.unique(np.concatenate((e_a[s:e], e_b[s:e])))
+        size = int(members.size)
+        n_edges = e - s
+        if size < params.min_cluster_size:
+            continue
+        density = n_edges / (size * (size - 1) / 2)
+        if density < params.min_cluster_density:
+            continue
+        refs: list[ev.EdgeRef] = []
+        for si, (sig, mask) in enumerate(zip(signals, masks, strict=True)):
+            for a, b in zip(e_a[s:e].tolist(), e_b[s:e].tolist(), strict=True):
+                p = ev.pair_index(sig, a, b)
+                if p >= 0 and mask[p].any():
+                    refs.append(ev.EdgeRef(si, p, ev.best_window(sig, mask, p)))
+        lp = np.array([signals[r.signal].log10_p[r.pair, r.window] for r in refs])
+        dtw = np.array(
+            [
+                signals[r.signal].med_dt[r.pair, r.window]
+                / (1000.0 * signals[r.signal].windows[r.window])
+                for r in refs
+            ]
+        )
+        scores = sub_scores(size, n_edges, e_w[s:e], lp, dtw)
+        ranked = sorted(
+            refs,
+            key=lambda r: (
+                -signals[r.signal].weight[r.pair, r.window],
+                signals[r.signal].log10_p[r.pair, r.window],
+                int(signals[r.signal].pair_a[r.pair]),
+                int(signals[r.signal].pair_b[r.pair]),
+                r.signal,
+            ),
+        )
+        kept = ranked[: params.max_evidence_edges]
+        names = [events.accounts[int(m)] for m in members]
+        drafts.append(
+            (
+                overall(scores),
+                scores,
+                names,
+                sorted({signals[r.signal].label(r.window) for r in refs}),
+                ev.shared_targets(signals, refs, events, popularity, params.top_targets),
+                tuple(
+                    ev.make_evidence(signals[r.signal], r, events, params.max_examples)
+                    for r in kept
+                ),
+                n_edges,
+                len(ranked) > len(kept),
+            )
+        )
+        clock.tick((gi + 1) / n_groups)
+    drafts.sort(key=lambda d: (-d[0], -len(d[2]), d[2][0]))
+    out = []
+    for rank, (score, scores, names, sigs, tops, evid, n_edges, trunc) in enumerate(drafts, 1):
+        digest = hashlib.sha1("\n".join(names).encode("utf-8")).hexdigest()[:12]
+        out.append(
+            Cluster(
+                cluster_id=f"c-{digest}",
+                rank=rank,
+                score=score,
+                sub_scores=scores,
+                members=tuple(names),
+                signals=tuple(sigs),
+                top_targets=tuple(tops),
+                evidence=evid,
+                n_edges=n_edges,
+                evidence_truncated=trunc,
+            )
+        )
+    return out

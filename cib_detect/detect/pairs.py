@@ -1,0 +1,190 @@
+"""Pair evidence for one signal: co-action rows, per-pair aggregates, null expectation.
+
+This is the orchestrator around :mod:`cib_detect.kernels.coaction`: it walks objects in
+chunks (checking for cancellation between kernel calls), de-duplicates rows to one per
+(pair, object), groups them by pair and aggregates them per window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from cib_detect.detect.objects import ObjectEvents
+from cib_detect.kernels import coaction, stats
+
+I32 = npt.NDArray[np.int32]
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+Tick = Callable[[float], None]
+
+#: Events per kernel call when enumerating pairs (bounds raw-row memory per chunk).
+CHUNK_EVENTS = 1 << 19
+
+
+@dataclass
+class PairSignal:
+    """Everything known about co-acting pairs for one signal (windows side by side)."""
+
+    name: str
+    windows: tuple[int, ...]  # seconds
+    objects: ObjectEvents
+    pair_a: I32
+    pair_b: I32
+    pair_ptr: I64
+    row_obj: I32
+    row_ea: I32  # index into ``objects`` rows (event of account a)
+    row_eb: I32
+    row_mask: npt.NDArray[np.uint8]
+    row_crowd: I32
+    n_obj: I32  # [pair, window] distinct objects co-acted
+    episodes: I32
+    weight: F64
+    med_dt: F64  # ms
+    first: I64
+    last: I64
+    q: F64  # [object, window] null chance of one event pair co-acting
+    expected: F64  # [pair, window] expected co-acted objects (NaN when untested)
+    shared: I32  # [pair] shared objects (0 when untested)
+    log10_p: F64  # [pair, window] (0 when untested)
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.pair_a.shape[0])
+
+    def label(self, w: int) -> str:
+        if self.name == "co_action":
+            return f"co_action@{self.windows[w]}s"
+        return self.name
+
+
+def _chunks(obj_ptr: I64, per_chunk: int) -> list[tuple[int, int]]:
+    n_obj = obj_ptr.shape[0] - 1
+    out: list[tuple[int, int]] = []
+    lo = 0
+    while lo < n_obj:
+        target = obj_ptr[lo] + per_chunk
+        hi = int(np.searchsorted(obj_ptr, target, side="right")) - 1
+        hi = min(max(hi, lo + 1), n_obj)
+        out.append((lo, hi))
+        lo = hi
+    return out
+
+
+def null_chance(objects: ObjectEvents, windows_ms: I64, jitter_min_ms: int, jitter_factor: float) -> F64:
+    """Jitter null: timing is random at scale ``B = max(jitter_min, factor * w)``.
+
+    ``q[o, w] = P(|dt| <= B) * w / B`` where ``P(|dt| <= B)`` is the share of event
+    pairs on ``o`` within ``B``: an object's slow popularity profile is kept, its
+    timing finer than ``B`` is not. Lockstep finer than ``B`` is what it detects.
+    """
+    n = np.diff(objects.obj_ptr).astype(np.float64)
+    all_pairs = n * (n - 1) / 2.0
+    q = np.zeros((objects.n_objects, windows_ms.shape[0]), dtype=np.float64)
+    for w, width in enumerate(windows_ms):
+        scale = max(float(jitter_min_ms), jitter_factor * float(width))
+        close = coaction.pairs_within(objects.obj_ptr, objects.ts, np.int64(scale))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(all_pairs > 0, close / np.maximum(all_pairs, 1.0), 0.0)
+        q[:, w] = np.minimum(1.0, share * float(width) / scale)
+    return q
+
+
+def pair_signal(
+    name: str,
+    objects: ObjectEvents,
+    windows: tuple[int, ...],
+    *,
+    hub_cap: int,
+    episode_gap: int,
+    min_episodes: int,
+    jitter_min: int,
+    jitter_factor: float,
+    tick: Tick | None = None,
+) -> PairSignal:
+    wins = np.array([w * 1000 for w in windows], dtype=np.int64)
+    n_w = wins.shape[0]
+    dens = coaction.crowd_density(objects.obj_ptr, objects.ts, wins)
+    parts: list[tuple[np.ndarray, ...]] = []
+    chunks = _chunks(objects.obj_ptr, CHUNK_EVENTS)
+    for k, (lo, hi) in enumerate(chunks):
+        counts = coaction.count_pairs(
+            objects.obj_ptr, objects.acc, objects.ts, wins, dens, hub_cap, lo, hi
+        )
+        row_ptr = np.zeros(hi - lo + 1, dtype=np.int64)
+        np.cumsum(counts, out=row_ptr[1:])
+        rows = coaction.fill_pairs(
+            objects.obj_ptr, objects.acc, objects.ts, wins, dens, hub_cap, lo, hi, row_ptr
+        )
+        kept = coaction.dedupe_rows(*rows, objects.ts, row_ptr)
+        parts.append(tuple(r[:kept].copy() for r in rows))
+        if tick is not None:
+            tick((k + 1) / len(chunks))
+    del dens
+    if parts:
+        ra, rb, ro, rea, reb, rmask, rcrowd = (np.concatenate(c) for c in zip(*parts, strict=True))
+    else:
+        ra = rb = ro = rea = reb = rcrowd = np.zeros(0, dtype=np.int32)
+        rmask = np.zeros(0, dtype=np.uint8)
+    key = (ra.astype(np.int64) << 32) | rb.astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    ra, rb, ro, rea, reb, rmask, rcrowd = (
+        x[order] for x in (ra, rb, ro, rea, reb, rmask, rcrowd)
+    )
+    starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1]))) if key.size else np.zeros(0, np.int64)
+    pair_ptr = np.append(starts, key.size).astype(np.int64)
+    pair_a = ra[starts].astype(np.int32)
+    pair_b = rb[starts].astype(np.int32)
+    gaps = np.array([max(episode_gap, 2 * w) * 1000 for w in windows], dtype=np.int64)
+    n_obj, episodes, weight, med_dt, first, last = coaction.aggregate_pairs(
+        pair_ptr, rea, reb, rmask, rcrowd, objects.ts, wins, gaps, n_w
+    )
+    q = null_chance(objects, wins, jitter_min * 1000, jitter_factor)
+    cand = np.flatnonzero((episodes >= min_episodes).any(axis=1))
+    expected = np.full((pair_a.shape[0], n_w), np.nan)
+    shared = np.zeros(pair_a.shape[0], dtype=np.int32)
+    log10_p = np.zeros((pair_a.shape[0], n_w), dtype=np.float64)
+    if cand.size:
+        lam, sh = stats.expected_coactions(
+            pair_a[cand], pair_b[cand], objects.acc_ptr, objects.acc_obj, objects.acc_cnt, q
+        )
+        expected[cand] = lam
+        shared[cand] = sh
+        for w in range(n_w):
+            tested = cand[episodes[cand, w] >= min_episodes]
+            if tested.size:
+                log10_p[tested, w] = stats.poisson_log10_sf_many(
+                    episodes[tested, w].astype(np.int64), expected[tested, w]
+                )
+    return PairSignal(
+        name=name,
+        windows=windows,
+        objects=objects,
+        pair_a=pair_a,
+        pair_b=pair_b,
+        pair_ptr=pair_ptr,
+        row_obj=ro,
+        row_ea=rea,
+        row_eb=reb,
+        row_mask=rmask,
+        row_crowd=rcrowd,
+        n_obj=n_obj,
+        episodes=episodes,
+        weight=weight,
+        med_dt=med_dt,
+        first=first,
+        last=last,
+        q=q,
+        expected=expected,
+        shared=shared,
+        log10_p=log10_p,
+    )
+
+
+def hypotheses(signal: PairSignal) -> int:
+    """Number of (pair, window) hypotheses: every pair that co-acted at least once."""
+    return int((signal.n_obj > 0).sum())

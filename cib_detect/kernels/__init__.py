@@ -1,0 +1,6 @@
+"""Numba kernels: arrays in, arrays out. No I/O, no logging, no Python objects.
+
+Every kernel is compiled with ``cache=True`` and is serial, so calling kernels from
+several threads never touches Numba's (not thread-safe) default threading layer.
+:func:`warm_up` compiles all of them on tiny inputs once at start-up.
+"""

@@ -1,0 +1,1 @@
+"""Outputs: clusters.json (and, later, HTML evidence pages and exports)."""

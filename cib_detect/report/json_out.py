@@ -1,0 +1,111 @@
+"""``clusters.json``: the run record plus ranked clusters with their evidence.
+
+The ``clusters`` array is a pure function of (input events, parameters): timestamps are
+ISO-8601 UTC strings with milliseconds, floats are rounded, keys keep a fixed order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cib_detect import __version__
+from cib_detect.config import DetectParams
+from cib_detect.model import Cluster, DetectionResult, Evidence, InputInfo
+
+
+def iso(ms: int) -> str:
+    dt = datetime.fromtimestamp(ms / 1000.0, tz=UTC)
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _evidence(e: Evidence) -> dict[str, Any]:
+    examples = []
+    for x in e.examples:
+        item: dict[str, Any] = {
+            "target": x.target,
+            "t_a": iso(x.t_a),
+            "t_b": iso(x.t_b),
+            "dt": round(x.dt_ms / 1000.0, 3),
+        }
+        if x.target_b is not None:
+            item["target_b"] = x.target_b
+        if x.text_a is not None or x.text_b is not None:
+            item["text_a"] = x.text_a
+            item["text_b"] = x.text_b
+        examples.append(item)
+    return {
+        "a": e.a,
+        "b": e.b,
+        "weight": round(e.weight, 4),
+        "signal": e.signal,
+        "window": e.window,
+        "p_value": float(f"{e.p_value:.4g}"),
+        "log10_p": round(e.log10_p, 3),
+        "shared_targets": e.shared_targets,
+        "episodes": e.episodes,
+        "expected": float(f"{e.expected:.4g}"),
+        "median_dt": round(e.median_dt, 3),
+        "first_ts": iso(e.first_ts),
+        "last_ts": iso(e.last_ts),
+        "examples": examples,
+    }
+
+
+def cluster_record(c: Cluster) -> dict[str, Any]:
+    return {
+        "cluster_id": c.cluster_id,
+        "rank": c.rank,
+        "score": c.score,
+        "sub_scores": c.sub_scores,
+        "size": c.size,
+        "members": list(c.members),
+        "signals": list(c.signals),
+        "n_edges": c.n_edges,
+        "top_targets": [
+            {
+                "target": t.target,
+                "accounts": t.accounts,
+                "popularity": t.popularity,
+                "first_ts": iso(t.first_ts),
+                "last_ts": iso(t.last_ts),
+            }
+            for t in c.top_targets
+        ],
+        "evidence_truncated": c.evidence_truncated,
+        "evidence": [_evidence(e) for e in c.evidence],
+    }
+
+
+def build_document(
+    result: DetectionResult, params: DetectParams, info: InputInfo | None
+) -> dict[str, Any]:
+    return {
+        "run": {
+            "version": __version__,
+            "params": params.as_record(),
+            "seed": params.seed,
+            "input": info.as_record() if info is not None else None,
+            "stats": result.stats,
+            "timings": result.timings,
+        },
+        "clusters": [cluster_record(c) for c in result.clusters],
+    }
+
+
+def write_document(doc: dict[str, Any], path: Path) -> None:
+    """Write atomically: a reader never sees a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, ensure_ascii=False, indent=1)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
