@@ -132,7 +132,9 @@ def run_detection(
         "accounts": n_acc,
         "targets": len(events.targets),
         "objects": objects.n_objects,
-        "pairs": {s.label(0) if s.name != "co_action" else "co_action": s.n_pairs for s in signals},
+        "pairs": {
+            s.name: {"co_acting": s.co_acting_pairs, "candidates": s.n_pairs} for s in signals
+        },
         "significance": sig_info,
         "graph": {"nodes": int(nodes.size), "edges": int(graph.a.size)},
         "communities": int(comm.max()) + 1 if comm.size else 0,
@@ -178,10 +180,10 @@ def _assemble(
             continue
         refs: list[ev.EdgeRef] = []
         for si, (sig, mask) in enumerate(zip(signals, masks, strict=True)):
-            for a, b in zip(e_a[s:e].tolist(), e_b[s:e].tolist(), strict=True):
-                p = ev.pair_index(sig, a, b)
-                if p >= 0 and mask[p].any():
-                    refs.append(ev.EdgeRef(si, p, ev.best_window(sig, mask, p)))
+            idx = ev.pair_index(sig, e_a[s:e], e_b[s:e])
+            idx = idx[idx >= 0]
+            for p in idx[mask[idx].any(axis=1)].tolist():
+                refs.append(ev.EdgeRef(si, p, ev.best_window(sig, mask, p)))
         lp = np.array([signals[r.signal].log10_p[r.pair, r.window] for r in refs])
         dtw = np.array(
             [

@@ -24,12 +24,14 @@ class EdgeRef:
     window: int  # window index inside that signal
 
 
-def pair_index(signal: PairSignal, a: int, b: int) -> int:
-    """Index of pair (a, b) in ``signal`` (pairs are sorted by (a, b)), or -1."""
-    key = (np.int64(a) << 32) | np.int64(b)
-    keys = (signal.pair_a.astype(np.int64) << 32) | signal.pair_b.astype(np.int64)
-    i = int(np.searchsorted(keys, key))
-    return i if i < keys.size and keys[i] == key else -1
+def pair_index(signal: PairSignal, a: npt.NDArray[np.int32], b: npt.NDArray[np.int32]) -> I64:
+    """Index of each pair (a, b) in ``signal`` (pairs are sorted by (a, b)), or -1."""
+    key = (a.astype(np.int64) << 32) | b.astype(np.int64)
+    keys = signal.pair_key
+    i = np.searchsorted(keys, key)
+    i = np.minimum(i, max(keys.size - 1, 0))
+    found = (keys.size > 0) & (keys[i] == key) if keys.size else np.zeros(key.size, np.bool_)
+    return np.where(found, i, -1).astype(np.int64)
 
 
 def best_window(signal: PairSignal, mask: Mask, pair: int) -> int:

@@ -36,50 +36,29 @@ class ObjectEvents:
     acc_ptr: I64
     acc_obj: I32
     acc_cnt: I32
+    repeated: npt.NDArray[np.bool_]  # per object: some account acts on it more than once
 
     @property
     def n_objects(self) -> int:
         return int(self.obj_ptr.shape[0] - 1)
 
 
-def _sort_by_object_time(obj: I64, ts: I64) -> I64:
-    """Stable order by (object, time); one int64 key when it fits, else lexsort."""
-    if obj.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    t0 = int(ts.min())
-    span = int(ts.max()) - t0
-    obj_bits = max(1, int(obj.max()).bit_length())
-    if span < (1 << (62 - obj_bits)):
-        key = (obj << (62 - obj_bits)) | (ts - t0)
-        return np.argsort(key, kind="stable").astype(np.int64)
-    return np.lexsort((ts, obj)).astype(np.int64)
-
-
 def build_objects(
     obj: I64, acc: I32, ts: I64, event: I64, n_accounts: int, cap: int
 ) -> ObjectEvents:
     """Group events by object code (dense 0..n-1), time-sort, cap repeats per account."""
-    order = _sort_by_object_time(obj, ts)
-    obj_s = obj[order]
-    n_obj = int(obj_s[-1]) + 1 if obj_s.size else 0
-    counts = np.bincount(obj_s, minlength=n_obj)
-    obj_ptr = np.zeros(n_obj + 1, dtype=np.int64)
-    np.cumsum(counts, out=obj_ptr[1:])
+    n_obj = int(obj.max()) + 1 if obj.size else 0
+    order, obj_ptr = coaction.group_by_object(obj, ts, n_obj)
     acc_s = acc[order]
-    keep, t_obj, t_acc, t_cnt = coaction.cap_per_account(obj_ptr, acc_s, cap)
+    keep, repeated, acc_ptr, acc_obj, acc_cnt = coaction.cap_per_account(
+        obj_ptr, acc_s, cap, n_accounts
+    )
     if not keep.all():
         order = order[keep]
-        obj_s = obj_s[keep]
         acc_s = acc_s[keep]
-        counts = np.bincount(obj_s, minlength=n_obj)
+        counts = np.bincount(obj[order], minlength=n_obj)
+        obj_ptr = np.zeros(n_obj + 1, dtype=np.int64)
         np.cumsum(counts, out=obj_ptr[1:])
-    # per-account object lists (sorted by object) for the null model
-    by_acc = np.lexsort((t_obj, t_acc))
-    acc_obj = t_obj[by_acc]
-    acc_cnt = t_cnt[by_acc]
-    acc_counts = np.bincount(t_acc, minlength=n_accounts)
-    acc_ptr = np.zeros(n_accounts + 1, dtype=np.int64)
-    np.cumsum(acc_counts, out=acc_ptr[1:])
     return ObjectEvents(
         obj_ptr=obj_ptr,
         acc=acc_s,
@@ -87,17 +66,20 @@ def build_objects(
         event=event[order],
         n_accounts=n_accounts,
         acc_ptr=acc_ptr,
-        acc_obj=acc_obj.astype(np.int32),
-        acc_cnt=acc_cnt.astype(np.int32),
+        acc_obj=acc_obj,
+        acc_cnt=acc_cnt,
+        repeated=repeated,
     )
 
 
 def action_target_objects(events: EventTable) -> tuple[I64, I32]:
     """Object code per event for (action, target), and the target code of each object."""
-    key = events.action.astype(np.int64) * max(1, len(events.targets)) + events.target
-    uniq, inverse = np.unique(key, return_inverse=True)
-    obj_target = (uniq % max(1, len(events.targets))).astype(np.int32)
-    return inverse.astype(np.int64), obj_target
+    n_t = max(1, len(events.targets))
+    key = events.action.astype(np.int64) * n_t + events.target
+    present = np.bincount(key, minlength=max(1, len(events.actions)) * n_t) > 0
+    remap = np.cumsum(present) - 1
+    obj_target = (np.flatnonzero(present) % n_t).astype(np.int32)
+    return remap[key].astype(np.int64), obj_target
 
 
 def normalise_texts(text: pa.Array) -> pa.Array:

@@ -7,6 +7,8 @@ chunks (checking for cancellation between kernel calls), de-duplicates rows to o
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,6 +52,12 @@ class PairSignal:
     expected: F64  # [pair, window] expected co-acted objects (NaN when untested)
     shared: I32  # [pair] shared objects (0 when untested)
     log10_p: F64  # [pair, window] (0 when untested)
+    n_hypotheses: int  # (pair, window) combinations with at least one co-action
+    co_acting_pairs: int  # pairs with at least one co-action in any window
+
+    @functools.cached_property
+    def pair_key(self) -> I64:
+        return (self.pair_a.astype(np.int64) << 32) | self.pair_b.astype(np.int64)
 
     @property
     def n_pairs(self) -> int:
@@ -93,6 +101,44 @@ def null_chance(objects: ObjectEvents, windows_ms: I64, jitter_min_ms: int, jitt
     return q
 
 
+def crowd_caps(windows: tuple[int, ...], hub_cap: int) -> I64:
+    """Crowd limit per window: ``hub_cap`` up to 10 minutes, shrinking as 1/sqrt(w) above.
+
+    A co-action inside a crowd of many events is weak evidence, and wide windows on busy
+    targets would otherwise produce most of the pairs while carrying little evidence.
+    """
+    return np.array(
+        [hub_cap if w <= 600 else max(10, round(hub_cap * math.sqrt(600 / w))) for w in windows],
+        dtype=np.int64,
+    )
+
+
+def _enumerate(
+    objects: ObjectEvents, wins: I64, caps: I64, tick: Tick | None
+) -> tuple[np.ndarray, ...]:
+    dens = coaction.crowd_density(objects.obj_ptr, objects.ts, wins)
+    parts: list[tuple[np.ndarray, ...]] = []
+    chunks = _chunks(objects.obj_ptr, CHUNK_EVENTS)
+    for k, (lo, hi) in enumerate(chunks):
+        counts = coaction.count_pairs(objects.obj_ptr, objects.acc, objects.ts, wins, dens, caps, lo, hi)
+        row_ptr = np.zeros(hi - lo + 1, dtype=np.int64)
+        np.cumsum(counts, out=row_ptr[1:])
+        rows = coaction.fill_pairs(
+            objects.obj_ptr, objects.acc, objects.ts, wins, dens, caps, lo, hi, row_ptr
+        )
+        kept = coaction.dedupe_rows(*rows, objects.ts, row_ptr, objects.repeated, lo)
+        parts.append(tuple(r[:kept].copy() for r in rows))
+        del rows
+        if tick is not None:
+            tick(0.8 * (k + 1) / len(chunks))
+    if not parts:
+        z = np.zeros(0, dtype=np.int32)
+        return z, z, z, z, z, np.zeros(0, dtype=np.uint8), z
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(np.concatenate(c) for c in zip(*parts, strict=True))
+
+
 def pair_signal(
     name: str,
     objects: ObjectEvents,
@@ -105,40 +151,31 @@ def pair_signal(
     jitter_factor: float,
     tick: Tick | None = None,
 ) -> PairSignal:
+    """Co-acting pairs of one signal, with aggregates and null expectation per window.
+
+    Only pairs with at least ``min_episodes`` distinct co-acted objects are kept (no
+    other pair can be tested); ``n_hypotheses`` still counts every co-acting pair.
+    """
     wins = np.array([w * 1000 for w in windows], dtype=np.int64)
     n_w = wins.shape[0]
-    dens = coaction.crowd_density(objects.obj_ptr, objects.ts, wins)
-    parts: list[tuple[np.ndarray, ...]] = []
-    chunks = _chunks(objects.obj_ptr, CHUNK_EVENTS)
-    for k, (lo, hi) in enumerate(chunks):
-        counts = coaction.count_pairs(
-            objects.obj_ptr, objects.acc, objects.ts, wins, dens, hub_cap, lo, hi
-        )
-        row_ptr = np.zeros(hi - lo + 1, dtype=np.int64)
-        np.cumsum(counts, out=row_ptr[1:])
-        rows = coaction.fill_pairs(
-            objects.obj_ptr, objects.acc, objects.ts, wins, dens, hub_cap, lo, hi, row_ptr
-        )
-        kept = coaction.dedupe_rows(*rows, objects.ts, row_ptr)
-        parts.append(tuple(r[:kept].copy() for r in rows))
-        if tick is not None:
-            tick((k + 1) / len(chunks))
-    del dens
-    if parts:
-        ra, rb, ro, rea, reb, rmask, rcrowd = (np.concatenate(c) for c in zip(*parts, strict=True))
-    else:
-        ra = rb = ro = rea = reb = rcrowd = np.zeros(0, dtype=np.int32)
-        rmask = np.zeros(0, dtype=np.uint8)
-    key = (ra.astype(np.int64) << 32) | rb.astype(np.int64)
-    order = np.argsort(key, kind="stable")
-    key = key[order]
+    caps = crowd_caps(windows, hub_cap)
+    ra, rb, ro, rea, reb, rmask, rcrowd = _enumerate(objects, wins, caps, tick)
+    order = coaction.group_rows_by_pair(ra, rb, objects.n_accounts)
     ra, rb, ro, rea, reb, rmask, rcrowd = (
         x[order] for x in (ra, rb, ro, rea, reb, rmask, rcrowd)
     )
-    starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1]))) if key.size else np.zeros(0, np.int64)
-    pair_ptr = np.append(starts, key.size).astype(np.int64)
-    pair_a = ra[starts].astype(np.int32)
-    pair_b = rb[starts].astype(np.int32)
+    del order
+    starts, per_window, keep = coaction.pair_bounds(ra, rb, rmask, n_w, min_episodes)
+    row_keep = np.repeat(keep, np.diff(starts))
+    ra, rb, ro, rea, reb, rmask, rcrowd = (
+        x[row_keep] for x in (ra, rb, ro, rea, reb, rmask, rcrowd)
+    )
+    sizes = np.diff(starts)[keep]
+    pair_ptr = np.zeros(sizes.size + 1, dtype=np.int64)
+    np.cumsum(sizes, out=pair_ptr[1:])
+    pair_a = ra[pair_ptr[:-1]].astype(np.int32)
+    pair_b = rb[pair_ptr[:-1]].astype(np.int32)
+    del ra, rb
     gaps = np.array([max(episode_gap, 2 * w) * 1000 for w in windows], dtype=np.int64)
     n_obj, episodes, weight, med_dt, first, last = coaction.aggregate_pairs(
         pair_ptr, rea, reb, rmask, rcrowd, objects.ts, wins, gaps, n_w
@@ -160,6 +197,8 @@ def pair_signal(
                 log10_p[tested, w] = stats.poisson_log10_sf_many(
                     episodes[tested, w].astype(np.int64), expected[tested, w]
                 )
+    if tick is not None:
+        tick(1.0)
     return PairSignal(
         name=name,
         windows=windows,
@@ -182,9 +221,11 @@ def pair_signal(
         expected=expected,
         shared=shared,
         log10_p=log10_p,
+        n_hypotheses=int(per_window.sum()),
+        co_acting_pairs=int(starts.size - 1),
     )
 
 
 def hypotheses(signal: PairSignal) -> int:
     """Number of (pair, window) hypotheses: every pair that co-acted at least once."""
-    return int((signal.n_obj > 0).sum())
+    return signal.n_hypotheses

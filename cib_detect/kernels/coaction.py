@@ -5,7 +5,7 @@ CSR-style: ``obj_ptr[o]:obj_ptr[o+1]`` are the events of object ``o`` sorted by 
 ``acc`` holds account codes and ``ts`` epoch milliseconds. ``wins`` are windows in ms,
 ascending. Two events co-act in window ``w`` when they are on the same object, by
 different accounts, ``|dt| <= w`` (inclusive), and neither sits in a crowd at ``w``
-(more than ``hub_cap`` events on the object within ``+-w``).
+(more than ``caps[w]`` events on the object within ``+-w``).
 """
 
 from __future__ import annotations
@@ -39,17 +39,17 @@ def crowd_density(obj_ptr, ts, wins):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _limit(dens, i, hub_cap):  # type: ignore[no-untyped-def]
+def _limit(dens, i, caps):  # type: ignore[no-untyped-def]
     """Largest window index at which event ``i`` is not in a crowd, or -1."""
     lim = -1
     for w in range(dens.shape[1]):
-        if dens[i, w] <= hub_cap:
+        if dens[i, w] <= caps[w]:
             lim = w
     return lim
 
 
 @njit(cache=True, nogil=True)
-def count_pairs(obj_ptr, acc, ts, wins, dens, hub_cap, o_lo, o_hi):  # type: ignore[no-untyped-def]
+def count_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi):  # type: ignore[no-untyped-def]
     """Raw co-action rows per object for objects ``o_lo:o_hi`` (before de-duplication)."""
     out = np.zeros(o_hi - o_lo, dtype=np.int64)
     for o in range(o_lo, o_hi):
@@ -57,7 +57,7 @@ def count_pairs(obj_ptr, acc, ts, wins, dens, hub_cap, o_lo, o_hi):  # type: ign
         e = obj_ptr[o + 1]
         c = 0
         for i in range(s, e):
-            lim = _limit(dens, i, hub_cap)
+            lim = _limit(dens, i, caps)
             if lim < 0:
                 continue
             width = wins[lim]
@@ -68,7 +68,7 @@ def count_pairs(obj_ptr, acc, ts, wins, dens, hub_cap, o_lo, o_hi):  # type: ign
                 if acc[j] == acc[i]:
                     continue
                 for w in range(lim + 1):
-                    if dt <= wins[w] and dens[j, w] <= hub_cap:
+                    if dt <= wins[w] and dens[j, w] <= caps[w]:
                         c += 1
                         break
         out[o - o_lo] = c
@@ -76,7 +76,7 @@ def count_pairs(obj_ptr, acc, ts, wins, dens, hub_cap, o_lo, o_hi):  # type: ign
 
 
 @njit(cache=True, nogil=True)
-def fill_pairs(obj_ptr, acc, ts, wins, dens, hub_cap, o_lo, o_hi, row_ptr):  # type: ignore[no-untyped-def]
+def fill_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, row_ptr):  # type: ignore[no-untyped-def]
     """Write raw rows for objects ``o_lo:o_hi``; ``row_ptr`` from :func:`count_pairs`.
 
     Returns ``(a, b, obj, ea, eb, mask, crowd)`` where ``a < b`` are account codes,
@@ -97,7 +97,7 @@ def fill_pairs(obj_ptr, acc, ts, wins, dens, hub_cap, o_lo, o_hi, row_ptr):  # t
         e = obj_ptr[o + 1]
         r = row_ptr[o - o_lo]
         for i in range(s, e):
-            lim = _limit(dens, i, hub_cap)
+            lim = _limit(dens, i, caps)
             if lim < 0:
                 continue
             width = wins[lim]
@@ -110,7 +110,7 @@ def fill_pairs(obj_ptr, acc, ts, wins, dens, hub_cap, o_lo, o_hi, row_ptr):  # t
                 mask = 0
                 first = -1
                 for w in range(lim + 1):
-                    if dt <= wins[w] and dens[j, w] <= hub_cap:
+                    if dt <= wins[w] and dens[j, w] <= caps[w]:
                         mask |= 1 << w
                         if first < 0:
                             first = w
@@ -134,55 +134,132 @@ def fill_pairs(obj_ptr, acc, ts, wins, dens, hub_cap, o_lo, o_hi, row_ptr):  # t
 
 
 @njit(cache=True, nogil=True)
-def dedupe_rows(ra, rb, ro, rea, reb, rmask, rcrowd, ts, seg_ptr):  # type: ignore[no-untyped-def]
+def dedupe_rows(ra, rb, ro, rea, reb, rmask, rcrowd, ts, seg_ptr, repeated, o_lo):  # type: ignore[no-untyped-def]
     """Keep one row per (pair, object): the closest in time; OR the window masks.
 
     Rows of one object are contiguous (``seg_ptr``). Compacts in place and returns the
-    number of rows kept. Within an object the kept rows are ordered by (a, b).
+    number of rows kept, in order of first appearance. Objects where no account repeats
+    have unique rows already; the others go through an open-addressing table.
     """
+    longest = 1
+    for g in range(seg_ptr.shape[0] - 1):
+        if repeated[o_lo + g]:
+            longest = max(longest, seg_ptr[g + 1] - seg_ptr[g])
+    size = 1
+    while size < 2 * longest:
+        size <<= 1
+    slot_key = np.full(size, -1, dtype=np.int64)
+    slot_row = np.zeros(size, dtype=np.int64)
     out = 0
     for g in range(seg_ptr.shape[0] - 1):
         s = seg_ptr[g]
         e = seg_ptr[g + 1]
         if e <= s:
             continue
-        n = e - s
-        dt = np.empty(n, dtype=np.int64)
-        for k in range(n):
-            dt[k] = abs(ts[reb[s + k]] - ts[rea[s + k]])
-        order1 = np.argsort(dt, kind="mergesort")
-        key = np.empty(n, dtype=np.int64)
-        for k in range(n):
-            r = s + order1[k]
-            key[k] = (np.int64(ra[r]) << 32) | np.int64(rb[r])
-        order2 = np.argsort(key, kind="mergesort")
-        ca = ra[s:e].copy()
-        cb = rb[s:e].copy()
-        co = ro[s:e].copy()
-        cea = rea[s:e].copy()
-        ceb = reb[s:e].copy()
-        cm = rmask[s:e].copy()
-        cc = rcrowd[s:e].copy()
-        k = 0
-        while k < n:
-            head = order1[order2[k]]
-            kk = key[order2[k]]
-            mask = cm[head]
-            crowd = cc[head]
-            k2 = k + 1
-            while k2 < n and key[order2[k2]] == kk:
-                mask |= cm[order1[order2[k2]]]
-                k2 += 1
-            ra[out] = ca[head]
-            rb[out] = cb[head]
-            ro[out] = co[head]
-            rea[out] = cea[head]
-            reb[out] = ceb[head]
-            rmask[out] = mask
-            rcrowd[out] = crowd
-            out += 1
-            k = k2
+        if not repeated[o_lo + g]:
+            for r in range(s, e):
+                ra[out] = ra[r]
+                rb[out] = rb[r]
+                ro[out] = ro[r]
+                rea[out] = rea[r]
+                reb[out] = reb[r]
+                rmask[out] = rmask[r]
+                rcrowd[out] = rcrowd[r]
+                out += 1
+            continue
+        tsize = 1
+        while tsize < 2 * (e - s):
+            tsize <<= 1
+        tmask = tsize - 1
+        for r in range(s, e):
+            key = (np.int64(ra[r]) << 32) | np.int64(rb[r])
+            h = (key * np.int64(-7046029254386353131)) >> np.int64(20)
+            slot = h & tmask
+            while slot_key[slot] != -1 and slot_key[slot] != key:
+                slot = (slot + 1) & tmask
+            if slot_key[slot] == -1:
+                slot_key[slot] = key
+                slot_row[slot] = out
+                ra[out] = ra[r]
+                rb[out] = rb[r]
+                ro[out] = ro[r]
+                rea[out] = rea[r]
+                reb[out] = reb[r]
+                rmask[out] = rmask[r]
+                rcrowd[out] = rcrowd[r]
+                out += 1
+            else:
+                k = slot_row[slot]
+                rmask[k] |= rmask[r]
+                if abs(ts[reb[r]] - ts[rea[r]]) < abs(ts[reb[k]] - ts[rea[k]]):
+                    rea[k] = rea[r]
+                    reb[k] = reb[r]
+                    rcrowd[k] = rcrowd[r]
+        for slot in range(tsize):
+            slot_key[slot] = -1
     return out
+
+
+@njit(cache=True, nogil=True)
+def group_rows_by_pair(ra, rb, n_accounts):  # type: ignore[no-untyped-def]
+    """Stable order of rows by (a, b): counting sort by ``a``, then by ``b`` per ``a``."""
+    n = ra.shape[0]
+    ptr = np.zeros(n_accounts + 1, dtype=np.int64)
+    for r in range(n):
+        ptr[ra[r] + 1] += 1
+    for a in range(n_accounts):
+        ptr[a + 1] += ptr[a]
+    fill = ptr[:-1].copy()
+    order = np.empty(n, dtype=np.int64)
+    for r in range(n):
+        a = ra[r]
+        order[fill[a]] = r
+        fill[a] += 1
+    for a in range(n_accounts):
+        s = ptr[a]
+        e = ptr[a + 1]
+        if e - s < 2:
+            continue
+        seg = order[s:e].copy()
+        keys = np.empty(e - s, dtype=np.int32)
+        for k in range(e - s):
+            keys[k] = rb[seg[k]]
+        idx = np.argsort(keys, kind="mergesort")
+        for k in range(e - s):
+            order[s + k] = seg[idx[k]]
+    return order
+
+
+@njit(cache=True, nogil=True)
+def pair_bounds(ra, rb, rmask, n_w, min_rows):  # type: ignore[no-untyped-def]
+    """On rows grouped by pair: pair starts, pairs per window, pairs with enough rows.
+
+    Returns ``(starts, per_window, keep)`` where ``per_window[w]`` counts pairs with at
+    least one row in window ``w`` and ``keep`` marks pairs with ``>= min_rows`` rows.
+    """
+    n = ra.shape[0]
+    starts = np.empty(n + 1, dtype=np.int64)
+    per_window = np.zeros(n_w, dtype=np.int64)
+    m = 0
+    r = 0
+    while r < n:
+        starts[m] = r
+        acc_mask = 0
+        r2 = r
+        while r2 < n and ra[r2] == ra[r] and rb[r2] == rb[r]:
+            acc_mask |= rmask[r2]
+            r2 += 1
+        for w in range(n_w):
+            if acc_mask & (1 << w):
+                per_window[w] += 1
+        m += 1
+        r = r2
+    starts[m] = n
+    starts = starts[: m + 1].copy()
+    keep = np.zeros(m, dtype=np.bool_)
+    for p in range(m):
+        keep[p] = starts[p + 1] - starts[p] >= min_rows
+    return starts, per_window, keep
 
 
 @njit(cache=True, nogil=True)
@@ -221,12 +298,26 @@ def aggregate_pairs(pair_ptr, rea, reb, rmask, rcrowd, ts, wins, gaps, n_w):  # 
     first = np.zeros((n_pairs, n_w), dtype=np.int64)
     last = np.zeros((n_pairs, n_w), dtype=np.int64)
     base = np.log(7.0)
+    longest = 1
+    for p in range(n_pairs):
+        longest = max(longest, pair_ptr[p + 1] - pair_ptr[p])
+    times = np.empty(longest, dtype=np.int64)
+    dts = np.empty(longest, dtype=np.int64)
     for p in range(n_pairs):
         s = pair_ptr[p]
         e = pair_ptr[p + 1]
-        n = e - s
-        times = np.empty(n, dtype=np.int64)
-        dts = np.empty(n, dtype=np.int64)
+        if e - s == 1:
+            ta = ts[rea[s]]
+            tb = ts[reb[s]]
+            for w in range(n_w):
+                if rmask[s] & (1 << w):
+                    n_obj[p, w] = 1
+                    episodes[p, w] = 1
+                    weight[p, w] = base / np.log(rcrowd[s] + 5.0)
+                    med_dt[p, w] = abs(tb - ta)
+                    first[p, w] = min(ta, tb)
+                    last[p, w] = min(ta, tb)
+            continue
         for w in range(n_w):
             bit = 1 << w
             c = 0
@@ -260,40 +351,93 @@ def aggregate_pairs(pair_ptr, rea, reb, rmask, rcrowd, ts, wins, gaps, n_w):  # 
 
 
 @njit(cache=True, nogil=True)
-def cap_per_account(obj_ptr, acc, cap):  # type: ignore[no-untyped-def]
+def group_by_object(obj, ts, n_obj):  # type: ignore[no-untyped-def]
+    """Order events by (object, time): a stable counting sort by object, then a time
+    sort only inside objects whose events are not already in time order.
+
+    Returns ``(order, obj_ptr)``. Linear time for time-ordered input.
+    """
+    n = obj.shape[0]
+    obj_ptr = np.zeros(n_obj + 1, dtype=np.int64)
+    for i in range(n):
+        obj_ptr[obj[i] + 1] += 1
+    for o in range(n_obj):
+        obj_ptr[o + 1] += obj_ptr[o]
+    fill = obj_ptr[:-1].copy()
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        o = obj[i]
+        order[fill[o]] = i
+        fill[o] += 1
+    for o in range(n_obj):
+        s = obj_ptr[o]
+        e = obj_ptr[o + 1]
+        sorted_ok = True
+        for k in range(s + 1, e):
+            if ts[order[k]] < ts[order[k - 1]]:
+                sorted_ok = False
+                break
+        if not sorted_ok:
+            seg = order[s:e].copy()
+            tseg = np.empty(e - s, dtype=np.int64)
+            for k in range(e - s):
+                tseg[k] = ts[seg[k]]
+            idx = np.argsort(tseg, kind="mergesort")
+            for k in range(e - s):
+                order[s + k] = seg[idx[k]]
+    return order, obj_ptr
+
+
+@njit(cache=True, nogil=True)
+def cap_per_account(obj_ptr, acc, cap, n_accounts):  # type: ignore[no-untyped-def]
     """Keep each account's first ``cap`` events per object (events time-sorted per object).
 
-    Returns ``(keep, trip_obj, trip_acc, trip_cnt)``: the keep mask and, per distinct
-    (object, account), the number of events kept.
+    Returns ``(keep, repeated, acc_ptr, acc_obj, acc_cnt)``: the keep mask, whether any
+    account acts more than once on each object, and per account its objects (ascending)
+    with the number of events kept there.
     """
     n = acc.shape[0]
+    n_obj = obj_ptr.shape[0] - 1
     keep = np.zeros(n, dtype=np.bool_)
+    repeated = np.zeros(n_obj, dtype=np.bool_)
+    seen = np.zeros(n_accounts, dtype=np.int32)
+    slot = np.zeros(n_accounts, dtype=np.int64)
     trip_obj = np.empty(n, dtype=np.int32)
     trip_acc = np.empty(n, dtype=np.int32)
     trip_cnt = np.empty(n, dtype=np.int32)
     t = 0
-    for o in range(obj_ptr.shape[0] - 1):
+    for o in range(n_obj):
         s = obj_ptr[o]
         e = obj_ptr[o + 1]
-        if e - s == 1:
-            keep[s] = True
-            trip_obj[t] = o
-            trip_acc[t] = acc[s]
-            trip_cnt[t] = 1
-            t += 1
-            continue
-        order = np.argsort(acc[s:e], kind="mergesort")
-        k = 0
-        while k < e - s:
-            a = acc[s + order[k]]
-            k2 = k
-            while k2 < e - s and acc[s + order[k2]] == a:
-                if k2 - k < cap:
-                    keep[s + order[k2]] = True
-                k2 += 1
-            trip_obj[t] = o
-            trip_acc[t] = a
-            trip_cnt[t] = min(cap, k2 - k)
-            t += 1
-            k = k2
-    return keep, trip_obj[:t], trip_acc[:t], trip_cnt[:t]
+        for i in range(s, e):
+            a = acc[i]
+            if seen[a] == 0:
+                slot[a] = t
+                trip_obj[t] = o
+                trip_acc[t] = a
+                t += 1
+            else:
+                repeated[o] = True
+            seen[a] += 1
+            if seen[a] <= cap:
+                keep[i] = True
+        for i in range(s, e):
+            a = acc[i]
+            if seen[a] > 0:
+                trip_cnt[slot[a]] = min(seen[a], cap)
+                seen[a] = 0
+    # stable counting sort of the (object-ordered) triples by account
+    acc_ptr = np.zeros(n_accounts + 1, dtype=np.int64)
+    for k in range(t):
+        acc_ptr[trip_acc[k] + 1] += 1
+    for a in range(n_accounts):
+        acc_ptr[a + 1] += acc_ptr[a]
+    fill = acc_ptr[:-1].copy()
+    acc_obj = np.empty(t, dtype=np.int32)
+    acc_cnt = np.empty(t, dtype=np.int32)
+    for k in range(t):
+        a = trip_acc[k]
+        acc_obj[fill[a]] = trip_obj[k]
+        acc_cnt[fill[a]] = trip_cnt[k]
+        fill[a] += 1
+    return keep, repeated, acc_ptr, acc_obj, acc_cnt
