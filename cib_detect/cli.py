@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cib_detect import __version__
+from cib_detect.cli_neo4j import neo4j_app
 from cib_detect.config import DEFAULT_WINDOWS, DetectParams
 from cib_detect.errors import CibError
 
@@ -23,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(neo4j_app, name="neo4j", help="Install, start, stop and check the local Neo4j.")
 err = Console(stderr=True)
 out = Console()
 
@@ -51,7 +53,12 @@ def _print_clusters(doc: dict[str, Any], top: int) -> None:
         subs = " ".join(f"{k[:4]}={v:.2f}" for k, v in c["sub_scores"].items())
         members = ", ".join(c["members"][:4]) + (" …" if c["size"] > 4 else "")
         table.add_row(
-            str(c["rank"]), f"{c['score']:.3f}", str(c["size"]), ", ".join(c["signals"]), subs, members
+            str(c["rank"]),
+            f"{c['score']:.3f}",
+            str(c["size"]),
+            ", ".join(c["signals"]),
+            subs,
+            members,
         )
     err.print(table)
 
@@ -59,22 +66,33 @@ def _print_clusters(doc: dict[str, Any], top: int) -> None:
 @app.command()
 def detect(
     input: Annotated[Path, typer.Argument(help="Events file: .csv, .jsonl or .parquet.")],
-    out_path: Annotated[Path, typer.Option("--out", "-o", help="Where to write clusters.json.")] = Path(
-        "clusters.json"
-    ),
+    out_path: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write clusters.json.")
+    ] = Path("clusters.json"),
     window: Annotated[
         list[int] | None,
-        typer.Option("--window", "-w", help=f"Co-action window in seconds; repeatable. [default: {' '.join(map(str, DEFAULT_WINDOWS))}]"),
+        typer.Option(
+            "--window",
+            "-w",
+            help="Co-action window in seconds; repeatable. "
+            f"[default: {' '.join(map(str, DEFAULT_WINDOWS))}]",
+        ),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Leiden seed. [default: 42]")] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="csv, jsonl or parquet.")] = None,
     strict: Annotated[bool, typer.Option(help="Stop at the first invalid row.")] = False,
-    fdr: Annotated[float | None, typer.Option(help="False discovery rate. [default: 0.01]")] = None,
-    hub_cap: Annotated[int | None, typer.Option(help="Crowd size above which no pairs form.")] = None,
-    min_episodes: Annotated[int | None, typer.Option(help="Episodes a pair needs to be tested.")] = None,
+    fdr: Annotated[float | None, typer.Option(help="False discovery rate. [default: 0.05]")] = None,
+    hub_cap: Annotated[
+        int | None, typer.Option(help="Crowd size above which no pairs form.")
+    ] = None,
+    min_episodes: Annotated[
+        int | None, typer.Option(help="Episodes a pair needs to be tested.")
+    ] = None,
     text: Annotated[bool, typer.Option(help="Near-duplicate text signal.")] = True,
     top: Annotated[int, typer.Option(help="Clusters to print.")] = 10,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON summary on stdout.")
+    ] = False,
 ) -> None:
     """Detect coordinated clusters in an events file and write ranked clusters with evidence."""
     from cib_detect.detect import run_detection

@@ -51,7 +51,7 @@ class DetectParams(BaseModel):
         3, description="A pair needs co-actions in at least this many episodes to be tested."
     )
     fdr: float = Field(
-        0.01, description="Benjamini-Hochberg false discovery rate over all tested pairs."
+        0.05, description="Benjamini-Hochberg false discovery rate over all tested pairs."
     )
     text: bool = Field(True, description="Run the near-duplicate text signal.")
     text_window: int = Field(
@@ -102,7 +102,7 @@ class Neo4jSettings(BaseModel):
     database: str = "neo4j"
     home: Path = Path.home() / ".cache" / "cib-detect" / "neo4j"
     bolt_port: int = 7687
-    version: str = "5.26.17"
+    version: str = "5.26.30"
     start_timeout_s: float = 180.0
 
 

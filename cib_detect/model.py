@@ -21,7 +21,8 @@ class EventTable:
 
     ``account``, ``action`` and ``target`` are int32 codes into ``accounts``, ``actions``
     and ``targets`` (each sorted bytewise, so codes are canonical for the input's value
-    set); ``ts`` is epoch milliseconds (int64); ``text`` is an Arrow string array (nulls where no text) or ``None``.
+    set); ``ts`` is epoch milliseconds (int64); ``text`` is an Arrow string array (nulls
+    where no text) or ``None``.
     """
 
     account: I32

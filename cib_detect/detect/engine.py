@@ -73,7 +73,7 @@ def run_detection(
     }
 
     clock.start("objects")
-    obj, _ = action_target_objects(events)
+    obj, obj_target = action_target_objects(events)
     objects = build_objects(
         obj,
         events.account,
@@ -107,7 +107,11 @@ def run_detection(
             )
             signals.append(
                 pair_signal(
-                    "near_duplicate_text", tobjects, (params.text_window,), tick=clock.tick, **common
+                    "near_duplicate_text",
+                    tobjects,
+                    (params.text_window,),
+                    tick=clock.tick,
+                    **common,
                 )
             )
     clock.stop()
@@ -124,7 +128,8 @@ def run_detection(
     clock.stop()
 
     clock.start("clusters")
-    clusters = _assemble(events, params, signals, masks, graph, nodes, comm, clock)
+    popularity = ev.target_popularity(objects, obj_target, len(events.targets))
+    clusters = _assemble(events, params, signals, masks, graph, nodes, comm, popularity, clock)
     clock.stop()
 
     stats: dict[str, Any] = {
@@ -151,6 +156,7 @@ def _assemble(
     graph: CoordinationGraph,
     nodes: npt.NDArray[np.int32],
     comm: npt.NDArray[np.int32],
+    popularity: npt.NDArray[np.int64],
     clock: _Clock,
 ) -> list[Cluster]:
     if nodes.size == 0:
@@ -165,7 +171,6 @@ def _assemble(
     edge_comm, e_a, e_b, e_w = edge_comm[order], e_a[order], e_b[order], e_w[order]
     bounds = np.flatnonzero(np.concatenate(([True], edge_comm[1:] != edge_comm[:-1])))
     bounds = np.append(bounds, edge_comm.size)
-    popularity = ev.target_popularity(events)
     drafts = []
     n_groups = bounds.size - 1
     for gi in range(n_groups):

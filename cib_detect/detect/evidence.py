@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from cib_detect.detect.objects import ObjectEvents
 from cib_detect.detect.pairs import PairSignal
+from cib_detect.kernels import coaction
 from cib_detect.model import EventTable, Evidence, Example, TopTarget
 
 I64 = npt.NDArray[np.int64]
@@ -71,8 +73,12 @@ def make_evidence(
                 t_a=int(t_a[k]),
                 t_b=int(t_b[k]),
                 target_b=tgt_b if tgt_b != tgt_a else None,
-                text_a=texts[ea].as_py() if signal.name != "co_action" and texts is not None else None,
-                text_b=texts[eb].as_py() if signal.name != "co_action" and texts is not None else None,
+                text_a=texts[ea].as_py()
+                if signal.name != "co_action" and texts is not None
+                else None,
+                text_b=texts[eb].as_py()
+                if signal.name != "co_action" and texts is not None
+                else None,
             )
         )
     log10_p = float(signal.log10_p[p, w])
@@ -140,8 +146,11 @@ def shared_targets(
     return out[:limit]
 
 
-def target_popularity(events: EventTable) -> I64:
+def target_popularity(
+    objects: ObjectEvents, obj_target: npt.NDArray[np.int32], n_targets: int
+) -> I64:
     """Distinct accounts per target code."""
-    n_acc = max(1, len(events.accounts))
-    key = np.unique(events.target.astype(np.int64) * n_acc + events.account)
-    return np.bincount(key // n_acc, minlength=len(events.targets)).astype(np.int64)
+    return np.asarray(
+        coaction.accounts_per_target(objects.acc_ptr, objects.acc_obj, obj_target, n_targets),
+        dtype=np.int64,
+    )

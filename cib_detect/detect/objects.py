@@ -89,9 +89,7 @@ def normalise_texts(text: pa.Array) -> pa.Array:
     return pc.utf8_trim_whitespace(t)
 
 
-def text_groups(
-    events: EventTable, *, min_chars: int, threshold: float
-) -> tuple[I64, I64]:
+def text_groups(events: EventTable, *, min_chars: int, threshold: float) -> tuple[I64, I64]:
     """Near-duplicate text groups: (event rows with usable text, group label per row).
 
     Labels are the smallest member row, so they are canonical for the input order.
@@ -106,7 +104,9 @@ def text_groups(
     chosen = pc.take(norm, pa.array(rows)).cast(pa.large_string())
     chosen = pa.concat_arrays([chosen]) if isinstance(chosen, pa.Array) else chosen
     bufs = chosen.buffers()
-    offsets = np.frombuffer(bufs[1], dtype=np.int64)[chosen.offset : chosen.offset + len(chosen) + 1]
+    offsets = np.frombuffer(bufs[1], dtype=np.int64)[
+        chosen.offset : chosen.offset + len(chosen) + 1
+    ]
     data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
     sig = minhash.oph_signatures(data, offsets.astype(np.int64), 5, 6)
     labels = minhash.lsh_groups(sig, 20, 3, threshold)

@@ -82,7 +82,9 @@ def _chunks(obj_ptr: I64, per_chunk: int) -> list[tuple[int, int]]:
     return out
 
 
-def null_chance(objects: ObjectEvents, windows_ms: I64, jitter_min_ms: int, jitter_factor: float) -> F64:
+def null_chance(
+    objects: ObjectEvents, windows_ms: I64, jitter_min_ms: int, jitter_factor: float
+) -> F64:
     """Jitter null: timing is random at scale ``B = max(jitter_min, factor * w)``.
 
     ``q[o, w] = P(|dt| <= B) * w / B`` where ``P(|dt| <= B)`` is the share of event
@@ -120,7 +122,9 @@ def _enumerate(
     parts: list[tuple[np.ndarray, ...]] = []
     chunks = _chunks(objects.obj_ptr, CHUNK_EVENTS)
     for k, (lo, hi) in enumerate(chunks):
-        counts = coaction.count_pairs(objects.obj_ptr, objects.acc, objects.ts, wins, dens, caps, lo, hi)
+        counts = coaction.count_pairs(
+            objects.obj_ptr, objects.acc, objects.ts, wins, dens, caps, lo, hi
+        )
         row_ptr = np.zeros(hi - lo + 1, dtype=np.int64)
         np.cumsum(counts, out=row_ptr[1:])
         rows = coaction.fill_pairs(
@@ -161,21 +165,14 @@ def pair_signal(
     caps = crowd_caps(windows, hub_cap)
     ra, rb, ro, rea, reb, rmask, rcrowd = _enumerate(objects, wins, caps, tick)
     order = coaction.group_rows_by_pair(ra, rb, objects.n_accounts)
-    ra, rb, ro, rea, reb, rmask, rcrowd = (
-        x[order] for x in (ra, rb, ro, rea, reb, rmask, rcrowd)
+    rows, pair_ptr, per_window, n_co_acting = coaction.select_pairs(
+        order, ra, rb, rmask, n_w, min_episodes
     )
     del order
-    starts, per_window, keep = coaction.pair_bounds(ra, rb, rmask, n_w, min_episodes)
-    row_keep = np.repeat(keep, np.diff(starts))
-    ra, rb, ro, rea, reb, rmask, rcrowd = (
-        x[row_keep] for x in (ra, rb, ro, rea, reb, rmask, rcrowd)
-    )
-    sizes = np.diff(starts)[keep]
-    pair_ptr = np.zeros(sizes.size + 1, dtype=np.int64)
-    np.cumsum(sizes, out=pair_ptr[1:])
+    ra, rb, ro, rea, reb, rmask, rcrowd = (x[rows] for x in (ra, rb, ro, rea, reb, rmask, rcrowd))
     pair_a = ra[pair_ptr[:-1]].astype(np.int32)
     pair_b = rb[pair_ptr[:-1]].astype(np.int32)
-    del ra, rb
+    del ra, rb, rows
     gaps = np.array([max(episode_gap, 2 * w) * 1000 for w in windows], dtype=np.int64)
     n_obj, episodes, weight, med_dt, first, last = coaction.aggregate_pairs(
         pair_ptr, rea, reb, rmask, rcrowd, objects.ts, wins, gaps, n_w
@@ -222,7 +219,7 @@ def pair_signal(
         shared=shared,
         log10_p=log10_p,
         n_hypotheses=int(per_window.sum()),
-        co_acting_pairs=int(starts.size - 1),
+        co_acting_pairs=int(n_co_acting),
     )
 
 

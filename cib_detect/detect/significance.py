@@ -39,9 +39,11 @@ def significant_masks(
     """One mask ``[pair, window]`` per signal, from BH pooled over all signals."""
     m = sum(hypotheses(s) for s in signals)
     masks_tested = [tested(s, min_episodes) for s in signals]
-    pooled = np.concatenate(
-        [s.log10_p[t] for s, t in zip(signals, masks_tested, strict=True)]
-    ) if signals else np.zeros(0)
+    pooled = (
+        np.concatenate([s.log10_p[t] for s, t in zip(signals, masks_tested, strict=True)])
+        if signals
+        else np.zeros(0)
+    )
     thr = bh_threshold(pooled, m, alpha)
     masks = [t & (s.log10_p <= thr) for s, t in zip(signals, masks_tested, strict=True)]
     info = {

@@ -26,7 +26,9 @@ def warm_up() -> float:
                 acc.append(f"w{m}")
                 tgt.append(f"t{ep}-{k}")
                 ts.append(base + ep * 86_400_000 + k * 200_000 + int(rng.integers(0, 5000)))
-                texts.append(f"the same message number {ep} posted by the group again" if k else None)
+                texts.append(
+                    f"the same message number {ep} posted by the group again" if k else None
+                )
     for i in range(200):
         acc.append(f"o{i % 40}")
         tgt.append(f"t{i % 17}")

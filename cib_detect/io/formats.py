@@ -39,9 +39,7 @@ def detect_format(path: Path, fmt: str | None) -> str:
             return "jsonl"
         if s in (".parquet", ".pq"):
             return "parquet"
-    raise InvalidInput(
-        f"cannot tell the format of {path.name!r} from its extension; pass --format"
-    )
+    raise InvalidInput(f"cannot tell the format of {path.name!r} from its extension; pass --format")
 
 
 def load_raw(
@@ -77,7 +75,11 @@ def _load_parquet(
         raise InvalidInput(f"{path}: not a readable Parquet file: {exc}") from exc
     _check_columns(schema.names)
     cols = [c for c in KNOWN_COLUMNS if c in schema.names]
-    table = pq.read_table(path, columns=cols)
+    table = pq.read_table(
+        path,
+        columns=cols,
+        read_dictionary=[c for c in ("account_id", "action", "target") if c in cols],
+    )
     return table, _row_numbers(table.num_rows), []
 
 
@@ -89,9 +91,7 @@ def _load_csv(
 
     def on_invalid(row: Any) -> str:
         bad_lines.append(int(row.number) if row.number is not None else -1)
-        bad_reasons.append(
-            f"expected {row.expected_columns} fields, found {row.actual_columns}"
-        )
+        bad_reasons.append(f"expected {row.expected_columns} fields, found {row.actual_columns}")
         return "skip"
 
     delimiter = "\t" if ".tsv" in [x.lower() for x in path.suffixes] else ","
@@ -158,9 +158,7 @@ def _load_jsonl(
             if not isinstance(obj, dict):
                 rejects.append(FieldViolation("<row>", "not a JSON object", row=lineno))
                 continue
-            nested = [
-                c for c in KNOWN_COLUMNS if isinstance(obj.get(c), (dict, list, bool))
-            ]
+            nested = [c for c in KNOWN_COLUMNS if isinstance(obj.get(c), (dict, list, bool))]
             if nested:
                 rejects.extend(
                     FieldViolation(c, "expected a string or number", row=lineno) for c in nested

@@ -26,8 +26,19 @@ def file_sha256(path: Path) -> str:
 
 
 def encode_sorted(arr: pa.Array) -> tuple[npt.NDArray[np.int32], list[str]]:
-    """Codes into the bytewise-sorted distinct values (canonical for the value set)."""
-    enc = pc.dictionary_encode(arr)
+    """Codes into the bytewise-sorted distinct values (canonical for the value set).
+
+    Dictionary values no row uses are dropped, so the result depends only on the rows.
+    """
+    enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
+    raw = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    used = np.bincount(raw, minlength=len(enc.dictionary)) > 0
+    if not used.all():
+        keep = np.flatnonzero(used)
+        remap = np.cumsum(used) - 1
+        enc = pa.DictionaryArray.from_arrays(
+            pa.array(remap[raw].astype(np.int32)), pc.take(enc.dictionary, pa.array(keep))
+        )
     dictionary = enc.dictionary
     order = np.asarray(pc.sort_indices(dictionary).to_numpy(), dtype=np.int64)
     rank = np.empty(order.size, dtype=np.int32)
@@ -37,16 +48,43 @@ def encode_sorted(arr: pa.Array) -> tuple[npt.NDArray[np.int32], list[str]]:
     return codes.astype(np.int32, copy=False), values
 
 
-def first_occurrence(arr: pa.Array) -> npt.NDArray[np.bool_]:
-    """True for the first row carrying each value (duplicates after it are False)."""
-    codes = np.asarray(
-        pc.dictionary_encode(arr).indices.to_numpy(zero_copy_only=False), dtype=np.int64
-    )
-    if codes.size == 0:
-        return np.zeros(0, dtype=np.bool_)
-    # dictionary codes are handed out in order of first appearance
-    prev_max = np.maximum.accumulate(np.concatenate(([-1], codes[:-1])))
-    return np.asarray(codes > prev_max, dtype=np.bool_)
+def first_occurrence(arr: pa.Array, hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+    """True for the first row carrying each value (duplicates after it are False).
+
+    ``hashes`` are 64-bit hashes of the values; rows whose hashes collide are compared
+    by value, so a hash collision never merges two different ids.
+    """
+    first = np.ones(hashes.size, dtype=np.bool_)
+    if hashes.size < 2:
+        return first
+    srt = np.sort(hashes)
+    if not (srt[1:] == srt[:-1]).any():
+        return first
+    order = np.argsort(hashes, kind="stable")
+    hs = hashes[order]
+    same = np.flatnonzero(hs[1:] == hs[:-1])
+    group_start = np.flatnonzero(np.concatenate(([True], hs[1:] != hs[:-1])))
+    starts = np.unique(group_start[np.searchsorted(group_start, same, side="right") - 1])
+    for s0 in starts.tolist():
+        e0 = s0 + 1
+        while e0 < hs.size and hs[e0] == hs[s0]:
+            e0 += 1
+        rows = order[s0:e0]  # ascending row order (stable sort)
+        seen: set[str] = set()
+        for r, v in zip(rows.tolist(), pc.take(arr, pa.array(rows)).to_pylist(), strict=True):
+            if v in seen:
+                first[r] = False
+            else:
+                seen.add(v)
+    return first
+
+
+def _arrow(values: Any) -> pa.Array:
+    if isinstance(values, pa.Array):
+        return values
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    return pa.array(values, pa.string())
 
 
 def from_columns(
@@ -59,9 +97,9 @@ def from_columns(
     text: Any = None,
 ) -> EventTable:
     """Encode already-validated columns (Arrow arrays or lists of str)."""
-    acc, accounts = encode_sorted(pa.array(account_id, pa.string()))
-    act, actions = encode_sorted(pa.array(action, pa.string()))
-    tgt, targets = encode_sorted(pa.array(target, pa.string()))
+    acc, accounts = encode_sorted(_arrow(account_id))
+    act, actions = encode_sorted(_arrow(action))
+    tgt, targets = encode_sorted(_arrow(target))
     return EventTable(
         account=acc,
         action=act,
@@ -90,8 +128,8 @@ def read_events(
     duplicates = 0
     account, action, target, ts = clean.account_id, clean.action, clean.target, clean.ts_ms
     event_id, text = clean.event_id, clean.text
-    if event_id is not None and len(event_id):
-        first = first_occurrence(event_id)
+    if event_id is not None and clean.event_hash is not None and len(event_id):
+        first = first_occurrence(event_id, clean.event_hash)
         duplicates = int(first.size - first.sum())
         if duplicates:
             keep = pa.array(first)

@@ -15,7 +15,7 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def crowd_density(obj_ptr, ts, wins):  # type: ignore[no-untyped-def]
+def crowd_density(obj_ptr, ts, wins):
     """Events on the same object within ``[t - w, t + w]`` for every event and window."""
     n = ts.shape[0]
     k = wins.shape[0]
@@ -39,7 +39,7 @@ def crowd_density(obj_ptr, ts, wins):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _limit(dens, i, caps):  # type: ignore[no-untyped-def]
+def _limit(dens, i, caps):
     """Largest window index at which event ``i`` is not in a crowd, or -1."""
     lim = -1
     for w in range(dens.shape[1]):
@@ -49,7 +49,7 @@ def _limit(dens, i, caps):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def count_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi):  # type: ignore[no-untyped-def]
+def count_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi):
     """Raw co-action rows per object for objects ``o_lo:o_hi`` (before de-duplication)."""
     out = np.zeros(o_hi - o_lo, dtype=np.int64)
     for o in range(o_lo, o_hi):
@@ -76,7 +76,7 @@ def count_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi):  # type: ignore
 
 
 @njit(cache=True, nogil=True)
-def fill_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, row_ptr):  # type: ignore[no-untyped-def]
+def fill_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, row_ptr):
     """Write raw rows for objects ``o_lo:o_hi``; ``row_ptr`` from :func:`count_pairs`.
 
     Returns ``(a, b, obj, ea, eb, mask, crowd)`` where ``a < b`` are account codes,
@@ -134,7 +134,7 @@ def fill_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, row_ptr):  # type
 
 
 @njit(cache=True, nogil=True)
-def dedupe_rows(ra, rb, ro, rea, reb, rmask, rcrowd, ts, seg_ptr, repeated, o_lo):  # type: ignore[no-untyped-def]
+def dedupe_rows(ra, rb, ro, rea, reb, rmask, rcrowd, ts, seg_ptr, repeated, o_lo):
     """Keep one row per (pair, object): the closest in time; OR the window masks.
 
     Rows of one object are contiguous (``seg_ptr``). Compacts in place and returns the
@@ -201,7 +201,7 @@ def dedupe_rows(ra, rb, ro, rea, reb, rmask, rcrowd, ts, seg_ptr, repeated, o_lo
 
 
 @njit(cache=True, nogil=True)
-def group_rows_by_pair(ra, rb, n_accounts):  # type: ignore[no-untyped-def]
+def group_rows_by_pair(ra, rb, n_accounts):
     """Stable order of rows by (a, b): counting sort by ``a``, then by ``b`` per ``a``."""
     n = ra.shape[0]
     ptr = np.zeros(n_accounts + 1, dtype=np.int64)
@@ -231,39 +231,60 @@ def group_rows_by_pair(ra, rb, n_accounts):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def pair_bounds(ra, rb, rmask, n_w, min_rows):  # type: ignore[no-untyped-def]
-    """On rows grouped by pair: pair starts, pairs per window, pairs with enough rows.
+def select_pairs(order, ra, rb, rmask, n_w, min_rows):
+    """Walk rows in pair order (``order`` from :func:`group_rows_by_pair`).
 
-    Returns ``(starts, per_window, keep)`` where ``per_window[w]`` counts pairs with at
-    least one row in window ``w`` and ``keep`` marks pairs with ``>= min_rows`` rows.
+    Returns ``(keep_rows, pair_ptr, per_window, n_pairs)``: the row indices (in pair
+    order) of pairs with at least ``min_rows`` rows, their CSR pointer, the number of
+    pairs with a row in each window (the hypotheses), and the number of distinct pairs.
     """
-    n = ra.shape[0]
-    starts = np.empty(n + 1, dtype=np.int64)
+    n = order.shape[0]
     per_window = np.zeros(n_w, dtype=np.int64)
-    m = 0
+    keep_rows = np.empty(n, dtype=np.int64)
+    bounds = np.empty(n + 1, dtype=np.int64)
+    bounds[0] = 0
+    kept = 0
+    kp = 0
+    n_pairs = 0
     r = 0
     while r < n:
-        starts[m] = r
+        a = ra[order[r]]
+        b = rb[order[r]]
         acc_mask = 0
         r2 = r
-        while r2 < n and ra[r2] == ra[r] and rb[r2] == rb[r]:
-            acc_mask |= rmask[r2]
+        while r2 < n and ra[order[r2]] == a and rb[order[r2]] == b:
+            acc_mask |= rmask[order[r2]]
             r2 += 1
         for w in range(n_w):
             if acc_mask & (1 << w):
                 per_window[w] += 1
-        m += 1
+        n_pairs += 1
+        if r2 - r >= min_rows:
+            for k in range(r, r2):
+                keep_rows[kept] = order[k]
+                kept += 1
+            kp += 1
+            bounds[kp] = kept
         r = r2
-    starts[m] = n
-    starts = starts[: m + 1].copy()
-    keep = np.zeros(m, dtype=np.bool_)
-    for p in range(m):
-        keep[p] = starts[p + 1] - starts[p] >= min_rows
-    return starts, per_window, keep
+    return keep_rows[:kept].copy(), bounds[: kp + 1].copy(), per_window, n_pairs
 
 
 @njit(cache=True, nogil=True)
-def pairs_within(obj_ptr, ts, width):  # type: ignore[no-untyped-def]
+def accounts_per_target(acc_ptr, acc_obj, obj_target, n_targets):
+    """Distinct accounts per target, from each account's (sorted) object list."""
+    count = np.zeros(n_targets, dtype=np.int64)
+    last = np.full(n_targets, -1, dtype=np.int64)
+    for a in range(acc_ptr.shape[0] - 1):
+        for k in range(acc_ptr[a], acc_ptr[a + 1]):
+            t = obj_target[acc_obj[k]]
+            if last[t] != a:
+                last[t] = a
+                count[t] += 1
+    return count
+
+
+@njit(cache=True, nogil=True)
+def pairs_within(obj_ptr, ts, width):
     """Unordered event pairs per object with ``|dt| <= width`` (all accounts)."""
     n_obj = obj_ptr.shape[0] - 1
     out = np.zeros(n_obj, dtype=np.float64)
@@ -283,7 +304,7 @@ def pairs_within(obj_ptr, ts, width):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def aggregate_pairs(pair_ptr, rea, reb, rmask, rcrowd, ts, wins, gaps, n_w):  # type: ignore[no-untyped-def]
+def aggregate_pairs(pair_ptr, rea, reb, rmask, rcrowd, ts, wins, gaps, n_w):
     """Per (pair, window): distinct objects, episodes, weight, median |dt|, first/last time.
 
     Rows of a pair are ``pair_ptr[p]:pair_ptr[p+1]`` (one row per object). Episodes
@@ -351,7 +372,7 @@ def aggregate_pairs(pair_ptr, rea, reb, rmask, rcrowd, ts, wins, gaps, n_w):  # 
 
 
 @njit(cache=True, nogil=True)
-def group_by_object(obj, ts, n_obj):  # type: ignore[no-untyped-def]
+def group_by_object(obj, ts, n_obj):
     """Order events by (object, time): a stable counting sort by object, then a time
     sort only inside objects whose events are not already in time order.
 
@@ -389,7 +410,7 @@ def group_by_object(obj, ts, n_obj):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def cap_per_account(obj_ptr, acc, cap, n_accounts):  # type: ignore[no-untyped-def]
+def cap_per_account(obj_ptr, acc, cap, n_accounts):
     """Keep each account's first ``cap`` events per object (events time-sorted per object).
 
     Returns ``(keep, repeated, acc_ptr, acc_obj, acc_cnt)``: the keep mask, whether any

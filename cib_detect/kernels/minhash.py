@@ -10,7 +10,7 @@ _FNV_PRIME = np.uint64(0x100000001B3)
 
 
 @njit(cache=True, nogil=True)
-def _mix64(x):  # type: ignore[no-untyped-def]
+def _mix64(x):
     x ^= x >> np.uint64(30)
     x *= np.uint64(0xBF58476D1CE4E5B9)
     x ^= x >> np.uint64(27)
@@ -20,7 +20,7 @@ def _mix64(x):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def oph_signatures(data, offsets, shingle, bin_bits):  # type: ignore[no-untyped-def]
+def oph_signatures(data, offsets, shingle, bin_bits):
     """One-permutation-hashing MinHash signature (``2**bin_bits`` bins) per text.
 
     ``data`` is the UTF-8 bytes of all texts, ``offsets[i]:offsets[i+1]`` text ``i``.
@@ -55,13 +55,15 @@ def oph_signatures(data, offsets, shingle, bin_bits):  # type: ignore[no-untyped
                 for d in range(1, k):
                     c = sig[t, (b + d) % k]
                     if c != empty:
-                        sig[t, b] = np.uint32((np.uint64(c) + np.uint64(d) * np.uint64(0x9E3779B1)) & low)
+                        sig[t, b] = np.uint32(
+                            (np.uint64(c) + np.uint64(d) * np.uint64(0x9E3779B1)) & low
+                        )
                         break
     return sig
 
 
 @njit(cache=True, nogil=True)
-def _find(parent, x):  # type: ignore[no-untyped-def]
+def _find(parent, x):
     root = x
     while parent[root] != root:
         root = parent[root]
@@ -73,7 +75,7 @@ def _find(parent, x):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _similarity(sig, i, j):  # type: ignore[no-untyped-def]
+def _similarity(sig, i, j):
     same = 0
     k = sig.shape[1]
     for b in range(k):
@@ -83,7 +85,7 @@ def _similarity(sig, i, j):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def lsh_groups(sig, bands, rows, threshold):  # type: ignore[no-untyped-def]
+def lsh_groups(sig, bands, rows, threshold):
     """Group texts whose estimated Jaccard similarity reaches ``threshold``.
 
     Candidates share all ``rows`` values of one of ``bands`` bands; each candidate is

@@ -9,7 +9,7 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def expected_coactions(cand_a, cand_b, acc_ptr, acc_obj, acc_cnt, q):  # type: ignore[no-untyped-def]
+def expected_coactions(cand_a, cand_b, acc_ptr, acc_obj, acc_cnt, q):
     """Expected number of co-acted objects for each candidate pair, per window.
 
     ``acc_ptr``/``acc_obj``/``acc_cnt`` list each account's objects (sorted) with its
@@ -53,7 +53,7 @@ def expected_coactions(cand_a, cand_b, acc_ptr, acc_obj, acc_cnt, q):  # type: i
 
 
 @njit(cache=True, nogil=True)
-def poisson_log10_sf(k, lam):  # type: ignore[no-untyped-def]
+def poisson_log10_sf(k, lam):
     """log10 P(X >= k) for X ~ Poisson(lam); exact series, no underflow."""
     if k <= 0:
         return 0.0
@@ -84,7 +84,7 @@ def poisson_log10_sf(k, lam):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def poisson_log10_sf_many(k, lam):  # type: ignore[no-untyped-def]
+def poisson_log10_sf_many(k, lam):
     out = np.zeros(k.shape[0], dtype=np.float64)
     for i in range(k.shape[0]):
         out[i] = poisson_log10_sf(k[i], lam[i])

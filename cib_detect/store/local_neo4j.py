@@ -31,6 +31,7 @@ import signal
 import socket
 import subprocess
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -277,9 +278,7 @@ def bolt_check(
     host: str, port: int, auth: tuple[str, str] | None = None, timeout: float = 5.0
 ) -> bool:
     """One bounded attempt: does Bolt on host:port accept ``auth``? Raises on auth failure."""
-    from neo4j.exceptions import AuthError, DriverError, Neo4jError
-
-    from neo4j import GraphDatabase
+    from neo4j import GraphDatabase, exceptions
 
     if not _port_open(host, port, timeout=min(timeout, 1.0)):
         return False
@@ -293,13 +292,13 @@ def bolt_check(
     try:
         driver.verify_connectivity()
         return True
-    except AuthError as exc:
+    except exceptions.AuthError as exc:
         raise FailedPrecondition(
             f"Neo4j on {host}:{port} rejected the credentials of user {auth[0] if auth else '?'}: "
             f"{exc.message}. The password is set on the first start only; to reset it, stop the "
             "server and delete <home>/data (this deletes the graph)."
         ) from None
-    except (DriverError, Neo4jError, OSError):
+    except (exceptions.DriverError, exceptions.Neo4jError, OSError):
         return False
     finally:
         driver.close()
@@ -345,8 +344,6 @@ def start(settings: Neo4jSettings, wait: bool = True) -> int:
     uri_port = urlsplit(settings.uri).port
     if uri_port is not None and uri_port != settings.bolt_port:
         # Not fatal: the server listens on bolt_port, clients use uri.
-        import warnings
-
         warnings.warn(
             f"neo4j.uri port {uri_port} differs from neo4j.bolt_port {settings.bolt_port}",
             stacklevel=2,
