@@ -46,7 +46,7 @@ class DetectParams(BaseModel):
         description="Null model: timing finer than max(jitter_min, jitter_factor * window) "
         "seconds is random; an object's popularity profile at coarser scale is kept.",
     )
-    jitter_factor: float = Field(24.0, description="See jitter_min.")
+    jitter_factor: float = Field(60.0, description="See jitter_min.")
     min_episodes: int = Field(
         3, description="A pair needs co-actions in at least this many episodes to be tested."
     )

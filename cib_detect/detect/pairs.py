@@ -82,24 +82,53 @@ def _chunks(obj_ptr: I64, per_chunk: int) -> list[tuple[int, int]]:
     return out
 
 
+DAY_MS = 86_400_000
+RHYTHM_BIN_MS = 300_000  # 5-minute time-of-day bins
+
+
+def rhythm_factor(ts: I64, windows_ms: I64) -> F64:
+    """How much more often two random events fall within ``w`` of each other's time of
+    day than uniform timing would give: 1 for a flat day, above 1 for evening peaks.
+
+    Circular autocorrelation of the time-of-day histogram, averaged over ``|d| <= w``.
+    """
+    n_bins = DAY_MS // RHYTHM_BIN_MS
+    if ts.size < 2:
+        return np.ones(windows_ms.shape[0])
+    f = np.bincount((ts % DAY_MS) // RHYTHM_BIN_MS, minlength=n_bins).astype(np.float64)
+    f /= f.sum()
+    spec = np.fft.rfft(f)
+    corr = np.fft.irfft(spec * np.conj(spec), n=n_bins)  # C(d) = sum_h f_h f_{h+d}
+    out = np.ones(windows_ms.shape[0])
+    for i, w in enumerate(windows_ms):
+        k = int(w // RHYTHM_BIN_MS)
+        if 2 * k + 1 >= n_bins:
+            continue
+        idx = np.arange(-k, k + 1) % n_bins
+        out[i] = max(1.0, float(corr[idx].mean() * n_bins))
+    return out
+
+
 def null_chance(
     objects: ObjectEvents, windows_ms: I64, jitter_min_ms: int, jitter_factor: float
 ) -> F64:
     """Jitter null: timing is random at scale ``B = max(jitter_min, factor * w)``.
 
-    ``q[o, w] = P(|dt| <= B) * w / B`` where ``P(|dt| <= B)`` is the share of event
-    pairs on ``o`` within ``B``: an object's slow popularity profile is kept, its
-    timing finer than ``B`` is not. Lockstep finer than ``B`` is what it detects.
+    ``q[o, w] = P(|dt| <= B) * (w / B) * R_w`` where ``P(|dt| <= B)`` is the share of
+    event pairs on ``o`` within ``B`` and ``R_w`` the platform's daily-rhythm factor: an
+    object's popularity profile at scales coarser than ``B`` is kept, and so is the hour
+    of day people are active; timing finer than that is not. Lockstep finer than ``B``
+    is what the test detects.
     """
     n = np.diff(objects.obj_ptr).astype(np.float64)
     all_pairs = n * (n - 1) / 2.0
+    rhythm = rhythm_factor(objects.ts, windows_ms)
     q = np.zeros((objects.n_objects, windows_ms.shape[0]), dtype=np.float64)
     for w, width in enumerate(windows_ms):
         scale = max(float(jitter_min_ms), jitter_factor * float(width))
         close = coaction.pairs_within(objects.obj_ptr, objects.ts, np.int64(scale))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(all_pairs > 0, close / np.maximum(all_pairs, 1.0), 0.0)
-        q[:, w] = np.minimum(1.0, share * float(width) / scale)
+        share = np.where(all_pairs > 0, close / np.maximum(all_pairs, 1.0), 0.0)
+        q[:, w] = np.minimum(1.0, share * float(width) / scale * rhythm[w])
     return q
 
 
