@@ -118,7 +118,7 @@ def detect(
             disable=not err.is_terminal,
         ) as bar:
             task = bar.add_task("read", total=1.0)
-            events, info = read_events(input, fmt=fmt, strict=strict)
+            events, info = read_events(input, fmt=fmt, strict=strict, keep_event_ids=False)
             t_read = time.perf_counter() - t0
 
             def progress(stage: str, frac: float) -> None:

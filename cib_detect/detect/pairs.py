@@ -41,7 +41,7 @@ class PairSignal:
     row_ea: I32  # index into ``objects`` rows (event of account a)
     row_eb: I32
     row_mask: npt.NDArray[np.uint8]
-    row_crowd: I32
+    row_crowd: npt.NDArray[np.uint8]
     n_obj: I32  # [pair, window] distinct objects co-acted
     episodes: I32
     weight: F64
@@ -146,9 +146,10 @@ def crowd_caps(windows: tuple[int, ...], hub_cap: int) -> I64:
 
 def _enumerate(
     objects: ObjectEvents, wins: I64, caps: I64, tick: Tick | None
-) -> tuple[np.ndarray, ...]:
+) -> tuple[I32, I32, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+    """All co-action rows, one per (pair, object), as (ea, eb, mask, crowd)."""
     dens = coaction.crowd_density(objects.obj_ptr, objects.ts, wins)
-    parts: list[tuple[np.ndarray, ...]] = []
+    parts: list[list[np.ndarray]] = []
     chunks = _chunks(objects.obj_ptr, CHUNK_EVENTS)
     for k, (lo, hi) in enumerate(chunks):
         counts = coaction.count_pairs(
@@ -159,17 +160,24 @@ def _enumerate(
         rows = coaction.fill_pairs(
             objects.obj_ptr, objects.acc, objects.ts, wins, dens, caps, lo, hi, row_ptr
         )
-        kept = coaction.dedupe_rows(*rows, objects.ts, row_ptr, objects.repeated, lo)
-        parts.append(tuple(r[:kept].copy() for r in rows))
+        kept = coaction.dedupe_rows(
+            *rows, objects.acc, objects.ts, row_ptr, objects.repeated, lo
+        )
+        parts.append([r[:kept].copy() for r in rows])
         del rows
         if tick is not None:
             tick(0.8 * (k + 1) / len(chunks))
+    del dens
+    out: list[np.ndarray] = []
+    for field in range(4):
+        # concatenate field by field, releasing each part as soon as it is copied
+        out.append(np.concatenate([p[field] for p in parts]) if parts else np.zeros(0, np.int32))
+        for p in parts:
+            p[field] = np.zeros(0, dtype=p[field].dtype)
     if not parts:
-        z = np.zeros(0, dtype=np.int32)
-        return z, z, z, z, z, np.zeros(0, dtype=np.uint8), z
-    if len(parts) == 1:
-        return parts[0]
-    return tuple(np.concatenate(c) for c in zip(*parts, strict=True))
+        out[2] = out[2].astype(np.uint8)
+        out[3] = out[3].astype(np.uint8)
+    return out[0], out[1], out[2], out[3]
 
 
 def pair_signal(
@@ -192,16 +200,17 @@ def pair_signal(
     wins = np.array([w * 1000 for w in windows], dtype=np.int64)
     n_w = wins.shape[0]
     caps = crowd_caps(windows, hub_cap)
-    ra, rb, ro, rea, reb, rmask, rcrowd = _enumerate(objects, wins, caps, tick)
-    order = coaction.group_rows_by_pair(ra, rb, objects.n_accounts)
+    rea, reb, rmask, rcrowd = _enumerate(objects, wins, caps, tick)
+    order = coaction.group_rows_by_pair(rea, reb, objects.acc, objects.n_accounts)
     rows, pair_ptr, per_window, n_co_acting = coaction.select_pairs(
-        order, ra, rb, rmask, n_w, min_episodes
+        order, rea, reb, rmask, objects.acc, n_w, min_episodes
     )
     del order
-    ra, rb, ro, rea, reb, rmask, rcrowd = (x[rows] for x in (ra, rb, ro, rea, reb, rmask, rcrowd))
-    pair_a = ra[pair_ptr[:-1]].astype(np.int32)
-    pair_b = rb[pair_ptr[:-1]].astype(np.int32)
-    del ra, rb, rows
+    rea, reb, rmask, rcrowd = (x[rows] for x in (rea, reb, rmask, rcrowd))
+    del rows
+    ro = (np.searchsorted(objects.obj_ptr, rea, side="right") - 1).astype(np.int32)
+    pair_a = objects.acc[rea[pair_ptr[:-1]]].astype(np.int32)
+    pair_b = objects.acc[reb[pair_ptr[:-1]]].astype(np.int32)
     gaps = np.array([max(episode_gap, 2 * w) * 1000 for w in windows], dtype=np.int64)
     n_obj, episodes, weight, med_dt, first, last = coaction.aggregate_pairs(
         pair_ptr, rea, reb, rmask, rcrowd, objects.ts, wins, gaps, n_w

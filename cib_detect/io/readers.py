@@ -114,9 +114,17 @@ def from_columns(
 
 
 def read_events(
-    path: str | Path, *, fmt: str | None = None, strict: bool = False
+    path: str | Path,
+    *,
+    fmt: str | None = None,
+    strict: bool = False,
+    keep_event_ids: bool = True,
 ) -> tuple[EventTable, InputInfo]:
-    """Read, validate, de-duplicate by ``event_id`` and encode an events file."""
+    """Read, validate, de-duplicate by ``event_id`` and encode an events file.
+
+    With ``keep_event_ids=False`` the ids are used for de-duplication and then dropped,
+    which saves memory when only detection follows.
+    """
     p = Path(path)
     if not p.exists():
         raise InvalidInput(f"input file not found: {p}")
@@ -137,7 +145,9 @@ def read_events(
             event_id = pc.filter(event_id, keep)
             text = pc.filter(text, keep) if text is not None else None
             ts = ts[first]
-    events = from_columns(account, action, target, ts, event_id=event_id, text=text)
+    events = from_columns(
+        account, action, target, ts, event_id=event_id if keep_event_ids else None, text=text
+    )
     info = InputInfo(
         path=str(p),
         sha256=digest,

@@ -79,19 +79,16 @@ def count_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi):
 def fill_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, row_ptr):
     """Write raw rows for objects ``o_lo:o_hi``; ``row_ptr`` from :func:`count_pairs`.
 
-    Returns ``(a, b, obj, ea, eb, mask, crowd)`` where ``a < b`` are account codes,
-    ``ea``/``eb`` the event indices of ``a`` and ``b``, ``mask`` bit ``w`` set when the
-    row co-acts in window ``w``, and ``crowd`` the larger density of the two events at
-    the tightest matching window.
+    Returns ``(ea, eb, mask, crowd)``: ``ea``/``eb`` are the event indices of the lower
+    and the higher account code, ``mask`` has bit ``w`` set when the row co-acts in
+    window ``w``, and ``crowd`` is the larger density of the two events at the tightest
+    matching window (at most 255).
     """
     m = row_ptr[-1]
-    ra = np.empty(m, dtype=np.int32)
-    rb = np.empty(m, dtype=np.int32)
-    ro = np.empty(m, dtype=np.int32)
     rea = np.empty(m, dtype=np.int32)
     reb = np.empty(m, dtype=np.int32)
     rmask = np.empty(m, dtype=np.uint8)
-    rcrowd = np.empty(m, dtype=np.int32)
+    rcrowd = np.empty(m, dtype=np.uint8)
     for o in range(o_lo, o_hi):
         s = obj_ptr[o]
         e = obj_ptr[o + 1]
@@ -117,24 +114,19 @@ def fill_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, row_ptr):
                 if mask == 0:
                     continue
                 if acc[i] < acc[j]:
-                    ra[r] = acc[i]
-                    rb[r] = acc[j]
                     rea[r] = i
                     reb[r] = j
                 else:
-                    ra[r] = acc[j]
-                    rb[r] = acc[i]
                     rea[r] = j
                     reb[r] = i
-                ro[r] = o
                 rmask[r] = mask
-                rcrowd[r] = max(dens[i, first], dens[j, first])
+                rcrowd[r] = min(255, max(dens[i, first], dens[j, first]))
                 r += 1
-    return ra, rb, ro, rea, reb, rmask, rcrowd
+    return rea, reb, rmask, rcrowd
 
 
 @njit(cache=True, nogil=True)
-def dedupe_rows(ra, rb, ro, rea, reb, rmask, rcrowd, ts, seg_ptr, repeated, o_lo):
+def dedupe_rows(rea, reb, rmask, rcrowd, acc, ts, seg_ptr, repeated, o_lo):
     """Keep one row per (pair, object): the closest in time; OR the window masks.
 
     Rows of one object are contiguous (``seg_ptr``). Compacts in place and returns the
@@ -158,9 +150,6 @@ def dedupe_rows(ra, rb, ro, rea, reb, rmask, rcrowd, ts, seg_ptr, repeated, o_lo
             continue
         if not repeated[o_lo + g]:
             for r in range(s, e):
-                ra[out] = ra[r]
-                rb[out] = rb[r]
-                ro[out] = ro[r]
                 rea[out] = rea[r]
                 reb[out] = reb[r]
                 rmask[out] = rmask[r]
@@ -172,7 +161,7 @@ def dedupe_rows(ra, rb, ro, rea, reb, rmask, rcrowd, ts, seg_ptr, repeated, o_lo
             tsize <<= 1
         tmask = tsize - 1
         for r in range(s, e):
-            key = (np.int64(ra[r]) << 32) | np.int64(rb[r])
+            key = (np.int64(acc[rea[r]]) << 32) | np.int64(acc[reb[r]])
             h = (key * np.int64(-7046029254386353131)) >> np.int64(20)
             slot = h & tmask
             while slot_key[slot] != -1 and slot_key[slot] != key:
@@ -180,9 +169,6 @@ def dedupe_rows(ra, rb, ro, rea, reb, rmask, rcrowd, ts, seg_ptr, repeated, o_lo
             if slot_key[slot] == -1:
                 slot_key[slot] = key
                 slot_row[slot] = out
-                ra[out] = ra[r]
-                rb[out] = rb[r]
-                ro[out] = ro[r]
                 rea[out] = rea[r]
                 reb[out] = reb[r]
                 rmask[out] = rmask[r]
@@ -201,18 +187,18 @@ def dedupe_rows(ra, rb, ro, rea, reb, rmask, rcrowd, ts, seg_ptr, repeated, o_lo
 
 
 @njit(cache=True, nogil=True)
-def group_rows_by_pair(ra, rb, n_accounts):
+def group_rows_by_pair(rea, reb, acc, n_accounts):
     """Stable order of rows by (a, b): counting sort by ``a``, then by ``b`` per ``a``."""
-    n = ra.shape[0]
+    n = rea.shape[0]
     ptr = np.zeros(n_accounts + 1, dtype=np.int64)
     for r in range(n):
-        ptr[ra[r] + 1] += 1
+        ptr[acc[rea[r]] + 1] += 1
     for a in range(n_accounts):
         ptr[a + 1] += ptr[a]
     fill = ptr[:-1].copy()
     order = np.empty(n, dtype=np.int64)
     for r in range(n):
-        a = ra[r]
+        a = acc[rea[r]]
         order[fill[a]] = r
         fill[a] += 1
     for a in range(n_accounts):
@@ -223,7 +209,7 @@ def group_rows_by_pair(ra, rb, n_accounts):
         seg = order[s:e].copy()
         keys = np.empty(e - s, dtype=np.int32)
         for k in range(e - s):
-            keys[k] = rb[seg[k]]
+            keys[k] = acc[reb[seg[k]]]
         idx = np.argsort(keys, kind="mergesort")
         for k in range(e - s):
             order[s + k] = seg[idx[k]]
@@ -231,7 +217,7 @@ def group_rows_by_pair(ra, rb, n_accounts):
 
 
 @njit(cache=True, nogil=True)
-def select_pairs(order, ra, rb, rmask, n_w, min_rows):
+def select_pairs(order, rea, reb, rmask, acc, n_w, min_rows):
     """Walk rows in pair order (``order`` from :func:`group_rows_by_pair`).
 
     Returns ``(keep_rows, pair_ptr, per_window, n_pairs)``: the row indices (in pair
@@ -240,19 +226,17 @@ def select_pairs(order, ra, rb, rmask, n_w, min_rows):
     """
     n = order.shape[0]
     per_window = np.zeros(n_w, dtype=np.int64)
-    keep_rows = np.empty(n, dtype=np.int64)
-    bounds = np.empty(n + 1, dtype=np.int64)
-    bounds[0] = 0
     kept = 0
     kp = 0
     n_pairs = 0
     r = 0
+    # first pass: count, so the outputs are allocated once at their final size
     while r < n:
-        a = ra[order[r]]
-        b = rb[order[r]]
+        a = acc[rea[order[r]]]
+        b = acc[reb[order[r]]]
         acc_mask = 0
         r2 = r
-        while r2 < n and ra[order[r2]] == a and rb[order[r2]] == b:
+        while r2 < n and acc[rea[order[r2]]] == a and acc[reb[order[r2]]] == b:
             acc_mask |= rmask[order[r2]]
             r2 += 1
         for w in range(n_w):
@@ -260,13 +244,29 @@ def select_pairs(order, ra, rb, rmask, n_w, min_rows):
                 per_window[w] += 1
         n_pairs += 1
         if r2 - r >= min_rows:
+            kept += r2 - r
+            kp += 1
+        r = r2
+    keep_rows = np.empty(kept, dtype=np.int64)
+    bounds = np.empty(kp + 1, dtype=np.int64)
+    bounds[0] = 0
+    kept = 0
+    kp = 0
+    r = 0
+    while r < n:
+        a = acc[rea[order[r]]]
+        b = acc[reb[order[r]]]
+        r2 = r
+        while r2 < n and acc[rea[order[r2]]] == a and acc[reb[order[r2]]] == b:
+            r2 += 1
+        if r2 - r >= min_rows:
             for k in range(r, r2):
                 keep_rows[kept] = order[k]
                 kept += 1
             kp += 1
             bounds[kp] = kept
         r = r2
-    return keep_rows[:kept].copy(), bounds[: kp + 1].copy(), per_window, n_pairs
+    return keep_rows, bounds, per_window, n_pairs
 
 
 @njit(cache=True, nogil=True)
