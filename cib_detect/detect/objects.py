@@ -13,6 +13,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cib_detect.io.validate import string_buffers
 from cib_detect.kernels import coaction, minhash
 from cib_detect.model import EventTable
 
@@ -101,13 +102,10 @@ def text_groups(events: EventTable, *, min_chars: int, threshold: float) -> tupl
     rows = np.flatnonzero(np.asarray(ok.to_numpy(zero_copy_only=False), dtype=np.bool_))
     if rows.size < 2:
         return rows.astype(np.int64), np.zeros(rows.size, dtype=np.int64)
-    chosen = pc.take(norm, pa.array(rows)).cast(pa.large_string())
-    chosen = pa.concat_arrays([chosen]) if isinstance(chosen, pa.Array) else chosen
-    bufs = chosen.buffers()
-    offsets = np.frombuffer(bufs[1], dtype=np.int64)[
-        chosen.offset : chosen.offset + len(chosen) + 1
-    ]
-    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
-    sig = minhash.oph_signatures(data, offsets.astype(np.int64), 5, 6)
+    chosen = pc.take(norm, pa.array(rows))
+    if isinstance(chosen, pa.ChunkedArray):
+        chosen = chosen.combine_chunks()
+    data, offsets = string_buffers(chosen)
+    sig = minhash.oph_signatures(data, offsets, 5, 6)
     labels = minhash.lsh_groups(sig, 20, 3, threshold)
     return rows.astype(np.int64), rows[labels].astype(np.int64)

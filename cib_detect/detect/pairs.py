@@ -160,9 +160,7 @@ def _enumerate(
         rows = coaction.fill_pairs(
             objects.obj_ptr, objects.acc, objects.ts, wins, dens, caps, lo, hi, row_ptr
         )
-        kept = coaction.dedupe_rows(
-            *rows, objects.acc, objects.ts, row_ptr, objects.repeated, lo
-        )
+        kept = coaction.dedupe_rows(*rows, objects.acc, objects.ts, row_ptr, objects.repeated, lo)
         parts.append([r[:kept].copy() for r in rows])
         del rows
         if tick is not None:
@@ -201,11 +199,9 @@ def pair_signal(
     n_w = wins.shape[0]
     caps = crowd_caps(windows, hub_cap)
     rea, reb, rmask, rcrowd = _enumerate(objects, wins, caps, tick)
-    order = coaction.group_rows_by_pair(rea, reb, objects.acc, objects.n_accounts)
     rows, pair_ptr, per_window, n_co_acting = coaction.select_pairs(
-        order, rea, reb, rmask, objects.acc, n_w, min_episodes
+        rea, reb, rmask, objects.acc, objects.n_accounts, n_w, min_episodes
     )
-    del order
     rea, reb, rmask, rcrowd = (x[rows] for x in (rea, reb, rmask, rcrowd))
     del rows
     ro = (np.searchsorted(objects.obj_ptr, rea, side="right") - 1).astype(np.int32)

@@ -42,9 +42,7 @@ def detect_format(path: Path, fmt: str | None) -> str:
     raise InvalidInput(f"cannot tell the format of {path.name!r} from its extension; pass --format")
 
 
-def load_raw(
-    path: Path, fmt: str
-) -> tuple[pa.Table, np.ndarray[Any, np.dtype[np.int64]], list[FieldViolation]]:
+def load_raw(path: Path, fmt: str) -> tuple[pa.Table, RowNumbers, list[FieldViolation]]:
     """Return (table of known columns, 1-based row number per table row, parse rejects)."""
     if fmt == "parquet":
         return _load_parquet(path)
@@ -53,8 +51,28 @@ def load_raw(
     return _load_jsonl(path)
 
 
-def _row_numbers(n: int) -> np.ndarray[Any, np.dtype[np.int64]]:
-    return np.arange(1, n + 1, dtype=np.int64)
+class SequentialRows:
+    """Row numbers ``start, start + 1, ...`` without materialising them."""
+
+    def __init__(self, start: int, n: int) -> None:
+        self.start = start
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            lo, hi, _ = key.indices(self.n)
+            return SequentialRows(self.start + lo, max(0, hi - lo))
+        return self.start + int(key)
+
+
+RowNumbers = Any  # numpy int64 array or SequentialRows
+
+
+def _row_numbers(n: int) -> SequentialRows:
+    return SequentialRows(1, n)
 
 
 def _check_columns(names: list[str]) -> None:
@@ -68,7 +86,7 @@ def _check_columns(names: list[str]) -> None:
 
 def _load_parquet(
     path: Path,
-) -> tuple[pa.Table, np.ndarray[Any, np.dtype[np.int64]], list[FieldViolation]]:
+) -> tuple[pa.Table, RowNumbers, list[FieldViolation]]:
     try:
         schema = pq.read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -85,7 +103,7 @@ def _load_parquet(
 
 def _load_csv(
     path: Path,
-) -> tuple[pa.Table, np.ndarray[Any, np.dtype[np.int64]], list[FieldViolation]]:
+) -> tuple[pa.Table, RowNumbers, list[FieldViolation]]:
     bad_lines: list[int] = []
     bad_reasons: list[str] = []
 
@@ -121,8 +139,9 @@ def _load_csv(
         FieldViolation("<row>", reason, row=(line - 1) if line > 0 else None)
         for line, reason in zip(bad_lines, bad_reasons, strict=True)
     ]
-    rows = _row_numbers(table.num_rows)
+    rows: RowNumbers = _row_numbers(table.num_rows)
     if bad_lines:
+        rows = np.arange(1, table.num_rows + 1, dtype=np.int64)
         skipped = np.sort(np.array([ln - 1 for ln in bad_lines if ln > 0], dtype=np.int64))
         # row numbers of kept rows: the k-th kept row is the k-th integer not in `skipped`
         for s in skipped:
@@ -132,7 +151,7 @@ def _load_csv(
 
 def _load_jsonl(
     path: Path,
-) -> tuple[pa.Table, np.ndarray[Any, np.dtype[np.int64]], list[FieldViolation]]:
+) -> tuple[pa.Table, RowNumbers, list[FieldViolation]]:
     columns: dict[str, list[Any]] = {c: [] for c in KNOWN_COLUMNS}
     rows: list[int] = []
     rejects: list[FieldViolation] = []

@@ -87,6 +87,12 @@ def _arrow(values: Any) -> pa.Array:
     return pa.array(values, pa.string())
 
 
+def _strings(values: Any) -> pa.Array | pa.ChunkedArray:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values
+    return pa.array(values, pa.string())
+
+
 def from_columns(
     account_id: Any,
     action: Any,
@@ -108,8 +114,8 @@ def from_columns(
         accounts=accounts,
         actions=actions,
         targets=targets,
-        text=None if text is None else pa.array(text, pa.string()),
-        event_id=None if event_id is None else pa.array(event_id, pa.string()),
+        text=None if text is None else _strings(text),
+        event_id=None if event_id is None else _strings(event_id),
     )
 
 

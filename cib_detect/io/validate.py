@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cib_detect.errors import FieldViolation, InvalidInput, RejectReport
+from cib_detect.io.formats import SequentialRows
 from cib_detect.kernels import strings
 
 #: Earliest and latest accepted instants: 1990-01-01 and 2100-01-01 UTC, in epoch ms.
@@ -33,20 +34,19 @@ Mask = npt.NDArray[np.bool_]
 
 @dataclass
 class CleanColumns:
-    """Validated columns (only rows that passed) and their 1-based source rows."""
+    """Validated columns (only rows that passed)."""
 
     account_id: pa.DictionaryArray
     action: pa.DictionaryArray
     target: pa.DictionaryArray
     ts_ms: npt.NDArray[np.int64]
-    rows: npt.NDArray[np.int64]
-    event_id: pa.Array | None
+    event_id: pa.ChunkedArray | None
     event_hash: npt.NDArray[np.uint64] | None
-    text: pa.Array | None
+    text: pa.ChunkedArray | None
 
 
 class _Collector:
-    def __init__(self, n: int, rows: npt.NDArray[np.int64], report: RejectReport) -> None:
+    def __init__(self, n: int, rows: Any, report: RejectReport) -> None:
         self.bad = np.zeros(n, dtype=np.bool_)
         self.rows = rows
         self.report = report
@@ -108,40 +108,106 @@ def _value_problems(values: pa.Array) -> list[tuple[Mask, str]]:
 
 def string_buffers(arr: pa.Array) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
     """(UTF-8 bytes, int64 offsets) of a string array, without copying the bytes."""
-    if pa.types.is_string(arr.type):
-        arr = arr.cast(pa.large_string())
     bufs = arr.buffers()
-    offsets = np.frombuffer(bufs[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    width = np.int32 if pa.types.is_string(arr.type) else np.int64
+    offsets = np.frombuffer(bufs[1], dtype=width)[arr.offset : arr.offset + len(arr) + 1]
     data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
-    return data, np.ascontiguousarray(offsets)
+    return data, offsets.astype(np.int64)
+
+
+def _plain_utf8_chunks(
+    column: pa.ChunkedArray | pa.Array, field: str, col: _Collector
+) -> pa.ChunkedArray:
+    """The column as UTF-8 string chunks (dictionaries decoded, binary validated)."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    out = []
+    start = 0
+    for c in chunks:
+        if pa.types.is_dictionary(c.type):
+            c = pc.cast(c, c.type.value_type)
+        sub = _Collector(len(c), col.rows[start : start + len(c)], col.report)
+        c = _as_utf8(c, field, sub)
+        col.bad[start : start + len(c)] |= sub.bad
+        col.found.extend(sub.found)
+        out.append(c)
+        start += len(c)
+    return pa.chunked_array(out, type=pa.string()) if out else pa.chunked_array([], pa.string())
 
 
 def _check_ids(
-    arr: pa.Array, field: str, col: _Collector
-) -> tuple[pa.Array, npt.NDArray[np.uint64]]:
+    column: pa.ChunkedArray | pa.Array, field: str, col: _Collector
+) -> tuple[pa.ChunkedArray, npt.NDArray[np.uint64]]:
     """Per-row checks of a high-cardinality id column (``event_id``); also its hashes."""
-    if pa.types.is_dictionary(arr.type):
-        arr = pc.cast(arr, arr.type.value_type)
-    arr = _as_utf8(arr, field, col)
+    arr = _plain_utf8_chunks(column, field, col)
     col.flag(_mask(pc.is_null(arr)), field, "missing")
-    data, offsets = string_buffers(arr)
-    flags, hashes = strings.scan_ids(data, offsets, MAX_ID_BYTES)
+    flag_parts = []
+    hash_parts = []
+    for c in arr.chunks:
+        data, offsets = string_buffers(c)
+        f, h = strings.scan_ids(data, offsets, MAX_ID_BYTES)
+        flag_parts.append(f)
+        hash_parts.append(h)
+    flags = np.concatenate(flag_parts) if flag_parts else np.zeros(0, np.uint8)
+    hashes = np.concatenate(hash_parts) if hash_parts else np.zeros(0, np.uint64)
     col.flag((flags & strings.EMPTY) > 0, field, "empty")
     col.flag((flags & strings.NUL) > 0, field, "contains a NUL byte")
     col.flag((flags & strings.TOO_LONG) > 0, field, f"longer than {MAX_ID_BYTES} bytes")
     return arr, hashes
 
 
-def _check_dict_ids(arr: pa.Array, field: str, col: _Collector) -> pa.DictionaryArray:
+def dictionary_encode(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
+    """One dictionary array for a (possibly chunked, possibly per-chunk dictionary)
+    column, without materialising its strings row by row."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    chunks = [c if pa.types.is_dictionary(c.type) else pc.dictionary_encode(c) for c in chunks]
+    if not chunks:
+        return pc.dictionary_encode(pa.array([], pa.string()))
+    if len(chunks) == 1:
+        return chunks[0]
+    # chunks read from one Parquet row group share one dictionary: merge each once
+    distinct: dict[tuple[int, int, int], int] = {}
+    dicts: list[pa.Array] = []
+    which: list[int] = []
+    for c in chunks:
+        d = c.dictionary
+        bufs = d.buffers()
+        key = (bufs[-1].address if bufs[-1] is not None else 0, d.offset, len(d))
+        if key not in distinct:
+            distinct[key] = len(dicts)
+            dicts.append(d)
+        which.append(distinct[key])
+    merged = pc.dictionary_encode(pa.concat_arrays(dicts))
+    remap = np.asarray(merged.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
+    starts = np.concatenate(([0], np.cumsum([len(d) for d in dicts])))
+    parts: list[npt.NDArray[np.int32]] = []
+    valid: list[npt.NDArray[np.bool_]] = []
+    for c, k in zip(chunks, which, strict=True):
+        idx = np.asarray(c.indices.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+        parts.append(remap[starts[k] + idx] if idx.size else np.zeros(0, np.int32))
+        valid.append(
+            ~_mask(pc.is_null(c.indices)) if c.indices.null_count else np.ones(len(c), np.bool_)
+        )
+    ok = np.concatenate(valid)
+    indices = (
+        pa.array(np.concatenate(parts), mask=~ok)
+        if not ok.all()
+        else pa.array(np.concatenate(parts))
+    )
+    return pa.DictionaryArray.from_arrays(indices, merged.dictionary)
+
+
+def _check_dict_ids(
+    arr: pa.ChunkedArray | pa.Array, field: str, col: _Collector
+) -> pa.DictionaryArray:
     """Checks of a low-cardinality column done once per distinct value.
 
     Returns the column dictionary-encoded with a UTF-8 dictionary.
     """
-    enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
+    enc = dictionary_encode(arr)
     values = enc.dictionary
     bad_value = np.zeros(len(values), dtype=np.bool_)
     if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-        sub = _Collector(len(values), np.zeros(len(values), dtype=np.int64), RejectReport())
+        sub = _Collector(len(values), SequentialRows(1, len(values)), RejectReport())
         values = _as_utf8(values, field, sub)
         bad_value |= sub.bad
         utf8_bad = sub.bad
@@ -229,7 +295,7 @@ def _parse_timestamps(arr: pa.Array, col: _Collector) -> npt.NDArray[np.int64]:
 
 def validate(
     table: pa.Table,
-    rows: npt.NDArray[np.int64],
+    rows: Any,
     report: RejectReport,
     *,
     strict: bool,
@@ -238,22 +304,18 @@ def validate(
     """Check every row; return the good rows. Rejects are added to ``report``."""
     n = table.num_rows
     col = _Collector(n, rows, report)
-    cols: dict[str, pa.Array] = {}
-    for name in table.column_names:
-        cols[name] = table[name].combine_chunks()
-    checked: dict[str, pa.Array] = {}
+    cols: dict[str, Any] = {name: table[name] for name in table.column_names}
+    cols["timestamp"] = cols["timestamp"].combine_chunks()
+    checked: dict[str, Any] = {}
     id_hash: npt.NDArray[np.uint64] | None = None
     if "event_id" in cols:
         checked["event_id"], id_hash = _check_ids(cols["event_id"], "event_id", col)
     for name in ("account_id", "action", "target"):
         checked[name] = _check_dict_ids(cols[name], name, col)
     ts = _parse_timestamps(cols["timestamp"], col)
-    text: pa.Array | None = None
+    text: pa.ChunkedArray | None = None
     if "text" in cols:
-        raw_text = cols["text"]
-        if pa.types.is_dictionary(raw_text.type):
-            raw_text = pc.cast(raw_text, raw_text.type.value_type)
-        text = _as_utf8(raw_text, "text", col)
+        text = _plain_utf8_chunks(cols["text"], "text", col)
         col.flag(_mask(pc.match_substring(text, "\x00")), "text", "contains a NUL byte")
         col.flag(
             _mask(pc.greater(pc.binary_length(text), MAX_TEXT_BYTES)),
@@ -272,13 +334,22 @@ def validate(
         report.add(v)
     # rows with several problems count once in ``count``
     report.count = bad_rows
+    if not col.bad.any():
+        return CleanColumns(
+            account_id=checked["account_id"],
+            action=checked["action"],
+            target=checked["target"],
+            ts_ms=ts,
+            event_id=checked.get("event_id"),
+            event_hash=id_hash,
+            text=text,
+        )
     keep = pa.array(~col.bad)
     return CleanColumns(
         account_id=pc.filter(checked["account_id"], keep),
         action=pc.filter(checked["action"], keep),
         target=pc.filter(checked["target"], keep),
         ts_ms=ts[~col.bad],
-        rows=rows[~col.bad],
         event_id=pc.filter(checked["event_id"], keep) if "event_id" in checked else None,
         event_hash=id_hash[~col.bad] if id_hash is not None else None,
         text=pc.filter(text, keep) if text is not None else None,

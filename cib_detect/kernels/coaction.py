@@ -187,8 +187,14 @@ def dedupe_rows(rea, reb, rmask, rcrowd, acc, ts, seg_ptr, repeated, o_lo):
 
 
 @njit(cache=True, nogil=True)
-def group_rows_by_pair(rea, reb, acc, n_accounts):
-    """Stable order of rows by (a, b): counting sort by ``a``, then by ``b`` per ``a``."""
+def select_pairs(rea, reb, rmask, acc, n_accounts, n_w, min_rows):
+    """Group rows by pair (a, b) and keep the pairs with at least ``min_rows`` rows.
+
+    A stable counting sort by ``a`` then a sort by ``b`` inside each ``a``. Returns
+    ``(keep_rows, pair_ptr, per_window, n_pairs)``: the kept row indices in pair order
+    (rows of one pair keep their original, object, order), the pairs' CSR pointer, the
+    number of pairs with a row in each window (the hypotheses), and all distinct pairs.
+    """
     n = rea.shape[0]
     ptr = np.zeros(n_accounts + 1, dtype=np.int64)
     for r in range(n):
@@ -201,72 +207,59 @@ def group_rows_by_pair(rea, reb, acc, n_accounts):
         a = acc[rea[r]]
         order[fill[a]] = r
         fill[a] += 1
+    keep = np.zeros(n, dtype=np.bool_)
+    run_len = np.empty(n, dtype=np.int64)
+    per_window = np.zeros(n_w, dtype=np.int64)
+    n_pairs = 0
+    n_kept_pairs = 0
+    longest = 0
+    for a in range(n_accounts):
+        longest = max(longest, ptr[a + 1] - ptr[a])
+    keys = np.empty(longest, dtype=np.int32)
+    seg = np.empty(longest, dtype=np.int64)
     for a in range(n_accounts):
         s = ptr[a]
         e = ptr[a + 1]
-        if e - s < 2:
+        m = e - s
+        if m == 0:
             continue
-        seg = order[s:e].copy()
-        keys = np.empty(e - s, dtype=np.int32)
-        for k in range(e - s):
-            keys[k] = acc[reb[seg[k]]]
-        idx = np.argsort(keys, kind="mergesort")
-        for k in range(e - s):
-            order[s + k] = seg[idx[k]]
-    return order
-
-
-@njit(cache=True, nogil=True)
-def select_pairs(order, rea, reb, rmask, acc, n_w, min_rows):
-    """Walk rows in pair order (``order`` from :func:`group_rows_by_pair`).
-
-    Returns ``(keep_rows, pair_ptr, per_window, n_pairs)``: the row indices (in pair
-    order) of pairs with at least ``min_rows`` rows, their CSR pointer, the number of
-    pairs with a row in each window (the hypotheses), and the number of distinct pairs.
-    """
-    n = order.shape[0]
-    per_window = np.zeros(n_w, dtype=np.int64)
-    kept = 0
-    kp = 0
-    n_pairs = 0
-    r = 0
-    # first pass: count, so the outputs are allocated once at their final size
-    while r < n:
-        a = acc[rea[order[r]]]
-        b = acc[reb[order[r]]]
-        acc_mask = 0
-        r2 = r
-        while r2 < n and acc[rea[order[r2]]] == a and acc[reb[order[r2]]] == b:
-            acc_mask |= rmask[order[r2]]
-            r2 += 1
-        for w in range(n_w):
-            if acc_mask & (1 << w):
-                per_window[w] += 1
-        n_pairs += 1
-        if r2 - r >= min_rows:
-            kept += r2 - r
-            kp += 1
-        r = r2
-    keep_rows = np.empty(kept, dtype=np.int64)
-    bounds = np.empty(kp + 1, dtype=np.int64)
-    bounds[0] = 0
-    kept = 0
-    kp = 0
-    r = 0
-    while r < n:
-        a = acc[rea[order[r]]]
-        b = acc[reb[order[r]]]
-        r2 = r
-        while r2 < n and acc[rea[order[r2]]] == a and acc[reb[order[r2]]] == b:
-            r2 += 1
-        if r2 - r >= min_rows:
-            for k in range(r, r2):
-                keep_rows[kept] = order[k]
-                kept += 1
-            kp += 1
-            bounds[kp] = kept
-        r = r2
-    return keep_rows, bounds, per_window, n_pairs
+        if m > 1:
+            for k in range(m):
+                seg[k] = order[s + k]
+                keys[k] = acc[reb[seg[k]]]
+            idx = np.argsort(keys[:m], kind="mergesort")
+            for k in range(m):
+                order[s + k] = seg[idx[k]]
+                keys[k] = acc[reb[order[s + k]]]
+        else:
+            keys[0] = acc[reb[order[s]]]
+        k = 0
+        while k < m:
+            k2 = k
+            mask = 0
+            while k2 < m and keys[k2] == keys[k]:
+                mask |= rmask[order[s + k2]]
+                k2 += 1
+            for w in range(n_w):
+                if mask & (1 << w):
+                    per_window[w] += 1
+            n_pairs += 1
+            if k2 - k >= min_rows:
+                for t in range(k, k2):
+                    keep[s + t] = True
+                run_len[n_kept_pairs] = k2 - k
+                n_kept_pairs += 1
+            k = k2
+    pair_ptr = np.zeros(n_kept_pairs + 1, dtype=np.int64)
+    for p in range(n_kept_pairs):
+        pair_ptr[p + 1] = pair_ptr[p] + run_len[p]
+    keep_rows = np.empty(pair_ptr[n_kept_pairs], dtype=np.int64)
+    j = 0
+    for r in range(n):
+        if keep[r]:
+            keep_rows[j] = order[r]
+            j += 1
+    return keep_rows, pair_ptr, per_window, n_pairs
 
 
 @njit(cache=True, nogil=True)
