@@ -72,6 +72,12 @@ class DetectParams(BaseModel):
     )
     max_examples: int = Field(5, description="Example co-actions kept per evidence edge.")
     top_targets: int = Field(10, description="Shared targets listed per cluster.")
+    workers: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Threads for independent kernel calls; never changes the result.",
+    )
 
     @field_validator("windows")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -72,48 +73,30 @@ def run_detection(
         "jitter_factor": params.jitter_factor,
     }
 
-    clock.start("objects")
-    obj, obj_target = action_target_objects(events)
-    objects = build_objects(
-        obj,
-        events.account,
-        events.ts,
-        np.arange(events.n, dtype=np.int64),
-        n_acc,
-        params.max_events_per_account_target,
-    )
-    clock.stop()
-
-    clock.start("co_action")
-    signals: list[PairSignal] = [
-        pair_signal("co_action", objects, params.windows, tick=clock.tick, **common)
-    ]
-    clock.stop()
-
-    clock.start("text")
-    if params.text and events.text is not None:
-        rows, labels = text_groups(
-            events, min_chars=params.text_min_chars, threshold=params.text_threshold
+    clock.start("signals")
+    with ThreadPoolExecutor(max_workers=max(1, params.workers)) as pool:
+        text_job = pool.submit(_text_signal, events, params, common) if params.text else None
+        t0 = time.perf_counter()
+        obj, obj_target = action_target_objects(events)
+        objects = build_objects(
+            obj,
+            events.account,
+            events.ts,
+            np.arange(events.n, dtype=np.int64),
+            n_acc,
+            params.max_events_per_account_target,
         )
-        if rows.size >= 2:
-            _, tobj = np.unique(labels, return_inverse=True)
-            tobjects = build_objects(
-                tobj.astype(np.int64),
-                events.account[rows],
-                events.ts[rows],
-                rows,
-                n_acc,
-                params.max_events_per_account_target,
-            )
-            signals.append(
-                pair_signal(
-                    "near_duplicate_text",
-                    tobjects,
-                    (params.text_window,),
-                    tick=clock.tick,
-                    **common,
-                )
-            )
+        clock.timings["objects"] = round(time.perf_counter() - t0, 4)
+        t0 = time.perf_counter()
+        signals: list[PairSignal] = [
+            pair_signal("co_action", objects, params.windows, tick=clock.tick, pool=pool, **common)
+        ]
+        clock.timings["co_action"] = round(time.perf_counter() - t0, 4)
+        if text_job is not None:
+            text_signal, text_secs = text_job.result()
+            clock.timings["text"] = text_secs
+            if text_signal is not None:
+                signals.append(text_signal)
     clock.stop()
 
     clock.start("significance")
@@ -146,6 +129,31 @@ def run_detection(
         "clusters": len(clusters),
     }
     return DetectionResult(clusters=clusters, stats=stats, timings=clock.timings)
+
+
+def _text_signal(
+    events: EventTable, params: DetectParams, common: dict[str, Any]
+) -> tuple[PairSignal | None, float]:
+    """The near-duplicate text signal (runs beside the co-action signal)."""
+    t0 = time.perf_counter()
+    if events.text is None:
+        return None, 0.0
+    rows, labels = text_groups(
+        events, min_chars=params.text_min_chars, threshold=params.text_threshold
+    )
+    if rows.size < 2:
+        return None, round(time.perf_counter() - t0, 4)
+    _, tobj = np.unique(labels, return_inverse=True)
+    tobjects = build_objects(
+        tobj.astype(np.int64),
+        events.account[rows],
+        events.ts[rows],
+        rows,
+        len(events.accounts),
+        params.max_events_per_account_target,
+    )
+    sig = pair_signal("near_duplicate_text", tobjects, (params.text_window,), **common)
+    return sig, round(time.perf_counter() - t0, 4)
 
 
 def _assemble(

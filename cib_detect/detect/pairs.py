@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +27,9 @@ Tick = Callable[[float], None]
 
 #: Events per kernel call when enumerating pairs (bounds raw-row memory per chunk).
 CHUNK_EVENTS = 1 << 19
+#: Raw co-action rows held at once (about 10 bytes each); more rows -> more passes.
+ROW_BUDGET = 1 << 25
+T = TypeVar("T")
 
 
 @dataclass
@@ -144,38 +149,131 @@ def crowd_caps(windows: tuple[int, ...], hub_cap: int) -> I64:
     )
 
 
+def _chunk_rows(
+    lo: int,
+    hi: int,
+    objects: ObjectEvents,
+    wins: I64,
+    caps: I64,
+    dens: npt.NDArray[np.int32],
+    part: int,
+    n_parts: int,
+) -> list[np.ndarray]:
+    """Rows of objects ``lo:hi`` for pair partition ``part``, one per (pair, object).
+
+    The kernels release the GIL, so chunks can run on several threads.
+    """
+    args = (objects.obj_ptr, objects.acc, objects.ts, wins, dens, caps, lo, hi)
+    counts = coaction.count_pairs(*args, part, n_parts)
+    row_ptr = np.zeros(hi - lo + 1, dtype=np.int64)
+    np.cumsum(counts, out=row_ptr[1:])
+    rows = coaction.fill_pairs(*args, row_ptr, part, n_parts)
+    kept = coaction.dedupe_rows(*rows, objects.acc, objects.ts, row_ptr, objects.repeated, lo)
+    return [r[:kept].copy() for r in rows]
+
+
+def _map_chunks(
+    pool: Executor | None, fn: Callable[[int, int], T], chunks: list[tuple[int, int]]
+) -> list[T]:
+    """``fn(lo, hi)`` per chunk, in chunk order (concurrently with a pool)."""
+    if pool is None or len(chunks) < 2:
+        return [fn(lo, hi) for lo, hi in chunks]
+    futures = [pool.submit(fn, lo, hi) for lo, hi in chunks]
+    return [f.result() for f in futures]
+
+
+def _count_raw(
+    lo: int, hi: int, objects: ObjectEvents, wins: I64, caps: I64, dens: npt.NDArray[np.int32]
+) -> int:
+    return int(
+        coaction.count_pairs(
+            objects.obj_ptr, objects.acc, objects.ts, wins, dens, caps, lo, hi, 0, 1
+        ).sum()
+    )
+
+
 def _enumerate(
-    objects: ObjectEvents, wins: I64, caps: I64, tick: Tick | None
+    objects: ObjectEvents,
+    wins: I64,
+    caps: I64,
+    dens: npt.NDArray[np.int32],
+    chunks: list[tuple[int, int]],
+    part: int,
+    n_parts: int,
+    pool: Executor | None,
 ) -> tuple[I32, I32, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
-    """All co-action rows, one per (pair, object), as (ea, eb, mask, crowd)."""
-    dens = coaction.crowd_density(objects.obj_ptr, objects.ts, wins)
-    parts: list[list[np.ndarray]] = []
-    chunks = _chunks(objects.obj_ptr, CHUNK_EVENTS)
-    for k, (lo, hi) in enumerate(chunks):
-        counts = coaction.count_pairs(
-            objects.obj_ptr, objects.acc, objects.ts, wins, dens, caps, lo, hi
-        )
-        row_ptr = np.zeros(hi - lo + 1, dtype=np.int64)
-        np.cumsum(counts, out=row_ptr[1:])
-        rows = coaction.fill_pairs(
-            objects.obj_ptr, objects.acc, objects.ts, wins, dens, caps, lo, hi, row_ptr
-        )
-        kept = coaction.dedupe_rows(*rows, objects.acc, objects.ts, row_ptr, objects.repeated, lo)
-        parts.append([r[:kept].copy() for r in rows])
-        del rows
-        if tick is not None:
-            tick(0.8 * (k + 1) / len(chunks))
-    del dens
+    """Co-action rows of one pair partition, one per (pair, object): (ea, eb, mask, crowd).
+
+    Chunks of objects are independent; with a ``pool`` they run concurrently and are
+    joined in chunk order, so the output never depends on timing.
+    """
+    fn = functools.partial(
+        _chunk_rows, objects=objects, wins=wins, caps=caps, dens=dens, part=part, n_parts=n_parts
+    )
+    parts = _map_chunks(pool, fn, chunks)
     out: list[np.ndarray] = []
     for field in range(4):
         # concatenate field by field, releasing each part as soon as it is copied
-        out.append(np.concatenate([p[field] for p in parts]) if parts else np.zeros(0, np.int32))
+        dtype = np.int32 if field < 2 else np.uint8
+        out.append(np.concatenate([p[field] for p in parts]) if parts else np.zeros(0, dtype))
         for p in parts:
-            p[field] = np.zeros(0, dtype=p[field].dtype)
-    if not parts:
-        out[2] = out[2].astype(np.uint8)
-        out[3] = out[3].astype(np.uint8)
+            p[field] = np.zeros(0, dtype=dtype)
     return out[0], out[1], out[2], out[3]
+
+
+def _candidate_rows(
+    objects: ObjectEvents,
+    wins: I64,
+    caps: I64,
+    min_rows: int,
+    tick: Tick | None,
+    pool: Executor | None,
+) -> tuple[tuple[I32, I32, npt.NDArray[np.uint8], npt.NDArray[np.uint8]], I64, I64, int]:
+    """Rows of every pair with at least ``min_rows`` co-acted objects, grouped by pair.
+
+    When all rows would not fit ``ROW_BUDGET``, pairs are split by a hash into
+    partitions processed one after the other, so memory stays bounded; pairs come out
+    sorted by (a, b) either way. Returns (rows, pair_ptr, hypotheses per window,
+    co-acting pairs).
+    """
+    n_w = wins.shape[0]
+    dens = coaction.crowd_density(objects.obj_ptr, objects.ts, wins)
+    chunks = _chunks(objects.obj_ptr, CHUNK_EVENTS)
+    count = functools.partial(_count_raw, objects=objects, wins=wins, caps=caps, dens=dens)
+    raw = sum(_map_chunks(pool, count, chunks))
+    n_parts = max(1, -(-raw // ROW_BUDGET))
+    kept: list[list[np.ndarray]] = []
+    sizes: list[I64] = []
+    per_window = np.zeros(n_w, dtype=np.int64)
+    n_pairs = 0
+    for part in range(n_parts):
+        rea, reb, rmask, rcrowd = _enumerate(objects, wins, caps, dens, chunks, part, n_parts, pool)
+        rows, ptr, pw, n_p = coaction.select_pairs(
+            rea, reb, rmask, objects.acc, objects.n_accounts, n_w, min_rows
+        )
+        kept.append([x[rows] for x in (rea, reb, rmask, rcrowd)])
+        sizes.append(np.diff(ptr))
+        per_window += pw
+        n_pairs += int(n_p)
+        del rea, reb, rmask, rcrowd, rows
+        if tick is not None:
+            tick(0.8 * (part + 1) / n_parts)
+    del dens
+    cols = [np.concatenate([k[f] for k in kept]) for f in range(4)]
+    size = np.concatenate(sizes)
+    ptr = np.zeros(size.size + 1, dtype=np.int64)
+    np.cumsum(size, out=ptr[1:])
+    if n_parts > 1:
+        # restore the global (a, b) order of pairs across partitions
+        first = cols[0][ptr[:-1]]
+        key = (objects.acc[first].astype(np.int64) << 32) | objects.acc[cols[1][ptr[:-1]]]
+        order = np.argsort(key, kind="stable")
+        new_size = size[order]
+        new_start = np.concatenate(([0], np.cumsum(new_size)[:-1])) if order.size else ptr[:0]
+        idx = np.repeat(ptr[:-1][order] - new_start, new_size) + np.arange(int(new_size.sum()))
+        cols = [c[idx] for c in cols]
+        np.cumsum(new_size, out=ptr[1:])
+    return (cols[0], cols[1], cols[2], cols[3]), ptr, per_window, n_pairs
 
 
 def pair_signal(
@@ -189,6 +287,7 @@ def pair_signal(
     jitter_min: int,
     jitter_factor: float,
     tick: Tick | None = None,
+    pool: Executor | None = None,
 ) -> PairSignal:
     """Co-acting pairs of one signal, with aggregates and null expectation per window.
 
@@ -198,12 +297,9 @@ def pair_signal(
     wins = np.array([w * 1000 for w in windows], dtype=np.int64)
     n_w = wins.shape[0]
     caps = crowd_caps(windows, hub_cap)
-    rea, reb, rmask, rcrowd = _enumerate(objects, wins, caps, tick)
-    rows, pair_ptr, per_window, n_co_acting = coaction.select_pairs(
-        rea, reb, rmask, objects.acc, objects.n_accounts, n_w, min_episodes
+    (rea, reb, rmask, rcrowd), pair_ptr, per_window, n_co_acting = _candidate_rows(
+        objects, wins, caps, min_episodes, tick, pool
     )
-    rea, reb, rmask, rcrowd = (x[rows] for x in (rea, reb, rmask, rcrowd))
-    del rows
     ro = (np.searchsorted(objects.obj_ptr, rea, side="right") - 1).astype(np.int32)
     pair_a = objects.acc[rea[pair_ptr[:-1]]].astype(np.int32)
     pair_b = objects.acc[reb[pair_ptr[:-1]]].astype(np.int32)

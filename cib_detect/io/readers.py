@@ -137,6 +137,7 @@ def read_events(
     kind = detect_format(p, fmt)
     digest = file_sha256(p)
     table, rows, parse_rejects = load_raw(p, kind)
+    n_rows = table.num_rows
     report = RejectReport()
     clean = validate(table, rows, report, strict=strict, parse_rejects=parse_rejects)
     duplicates = 0
@@ -154,11 +155,13 @@ def read_events(
     events = from_columns(
         account, action, target, ts, event_id=event_id if keep_event_ids else None, text=text
     )
+    del table, clean
+    pa.default_memory_pool().release_unused()
     info = InputInfo(
         path=str(p),
         sha256=digest,
         format=kind,
-        rows=table.num_rows + len(parse_rejects),
+        rows=n_rows + len(parse_rejects),
         accepted=events.n,
         rejected=report.count,
         duplicates=duplicates,

@@ -49,8 +49,21 @@ def _limit(dens, i, caps):
 
 
 @njit(cache=True, nogil=True)
-def count_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi):
-    """Raw co-action rows per object for objects ``o_lo:o_hi`` (before de-duplication)."""
+def pair_part(a, b, n_parts):
+    """Partition of pair (a, b) when the rows are processed in ``n_parts`` passes."""
+    if n_parts == 1:
+        return 0
+    h = (np.uint64(min(a, b)) * np.uint64(0x9E3779B97F4A7C15)) ^ np.uint64(max(a, b))
+    h ^= h >> np.uint64(29)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(32)
+    return np.int64(h % np.uint64(n_parts))
+
+
+@njit(cache=True, nogil=True)
+def count_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, part, n_parts):
+    """Raw co-action rows per object for objects ``o_lo:o_hi`` (before de-duplication),
+    counting only pairs of partition ``part`` of ``n_parts``."""
     out = np.zeros(o_hi - o_lo, dtype=np.int64)
     for o in range(o_lo, o_hi):
         s = obj_ptr[o]
@@ -67,6 +80,8 @@ def count_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi):
                     break
                 if acc[j] == acc[i]:
                     continue
+                if n_parts > 1 and pair_part(acc[i], acc[j], n_parts) != part:
+                    continue
                 for w in range(lim + 1):
                     if dt <= wins[w] and dens[j, w] <= caps[w]:
                         c += 1
@@ -76,7 +91,7 @@ def count_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi):
 
 
 @njit(cache=True, nogil=True)
-def fill_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, row_ptr):
+def fill_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, row_ptr, part, n_parts):
     """Write raw rows for objects ``o_lo:o_hi``; ``row_ptr`` from :func:`count_pairs`.
 
     Returns ``(ea, eb, mask, crowd)``: ``ea``/``eb`` are the event indices of the lower
@@ -103,6 +118,8 @@ def fill_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, row_ptr):
                 if dt > width:
                     break
                 if acc[j] == acc[i]:
+                    continue
+                if n_parts > 1 and pair_part(acc[i], acc[j], n_parts) != part:
                     continue
                 mask = 0
                 first = -1
@@ -202,13 +219,13 @@ def select_pairs(rea, reb, rmask, acc, n_accounts, n_w, min_rows):
     for a in range(n_accounts):
         ptr[a + 1] += ptr[a]
     fill = ptr[:-1].copy()
-    order = np.empty(n, dtype=np.int64)
+    order = np.empty(n, dtype=np.int32)  # row indices fit: callers keep n < 2**31
     for r in range(n):
         a = acc[rea[r]]
         order[fill[a]] = r
         fill[a] += 1
     keep = np.zeros(n, dtype=np.bool_)
-    run_len = np.empty(n, dtype=np.int64)
+    run_len = np.empty(n // max(1, min_rows) + 1, dtype=np.int64)
     per_window = np.zeros(n_w, dtype=np.int64)
     n_pairs = 0
     n_kept_pairs = 0
@@ -216,7 +233,7 @@ def select_pairs(rea, reb, rmask, acc, n_accounts, n_w, min_rows):
     for a in range(n_accounts):
         longest = max(longest, ptr[a + 1] - ptr[a])
     keys = np.empty(longest, dtype=np.int32)
-    seg = np.empty(longest, dtype=np.int64)
+    seg = np.empty(longest, dtype=np.int32)
     for a in range(n_accounts):
         s = ptr[a]
         e = ptr[a + 1]
