@@ -18,6 +18,7 @@ from cib_detect import __version__
 from cib_detect.cli_neo4j import neo4j_app
 from cib_detect.config import DEFAULT_WINDOWS, DetectParams
 from cib_detect.errors import CibError
+from cib_detect.model import Cluster
 
 app = typer.Typer(
     help="Find coordinated inauthentic behaviour in interaction events.",
@@ -45,20 +46,15 @@ def _params(**kw: Any) -> DetectParams:
         raise typer.Exit(code=2) from None
 
 
-def _print_clusters(doc: dict[str, Any], top: int) -> None:
-    table = Table(title=f"Top {min(top, len(doc['clusters']))} of {len(doc['clusters'])} clusters")
+def _print_clusters(clusters: list[Cluster], top: int) -> None:
+    table = Table(title=f"Top {min(top, len(clusters))} of {len(clusters)} clusters")
     for col in ("rank", "score", "size", "signals", "sub-scores", "members"):
         table.add_column(col)
-    for c in doc["clusters"][:top]:
-        subs = " ".join(f"{k[:4]}={v:.2f}" for k, v in c["sub_scores"].items())
-        members = ", ".join(c["members"][:4]) + (" …" if c["size"] > 4 else "")
+    for c in clusters[:top]:
+        subs = " ".join(f"{k[:4]}={v:.2f}" for k, v in c.sub_scores.items())
+        members = ", ".join(c.members[:4]) + (" …" if c.size > 4 else "")
         table.add_row(
-            str(c["rank"]),
-            f"{c['score']:.3f}",
-            str(c["size"]),
-            ", ".join(c["signals"]),
-            subs,
-            members,
+            str(c.rank), f"{c.score:.3f}", str(c.size), ", ".join(c.signals), subs, members
         )
     err.print(table)
 
@@ -97,7 +93,7 @@ def detect(
     """Detect coordinated clusters in an events file and write ranked clusters with evidence."""
     from cib_detect.detect import run_detection
     from cib_detect.io import read_events
-    from cib_detect.report.json_out import build_document, write_document
+    from cib_detect.report.json_out import write_clusters_json
 
     params = _params(
         windows=tuple(window) if window else None,
@@ -127,13 +123,11 @@ def detect(
             result = run_detection(events, params, progress=progress)
             bar.update(task, description="write", completed=0.0)
             result.timings = {"read": round(t_read, 4), **result.timings}
-            doc = build_document(result, params, info)
+            result.timings["total_before_write"] = round(time.perf_counter() - t0, 4)
             t_w = time.perf_counter()
-            write_document(doc, out_path)
-            result.timings["write"] = round(time.perf_counter() - t_w, 4)
-            result.timings["total"] = round(time.perf_counter() - t0, 4)
-            doc["run"]["timings"] = result.timings
-            write_document(doc, out_path)
+            write_clusters_json(result, params, info, out_path)
+            t_write = round(time.perf_counter() - t_w, 4)
+            t_total = round(time.perf_counter() - t0, 4)
     except CibError as exc:
         _fail(exc)
         return
@@ -152,16 +146,16 @@ def detect(
             for c in result.clusters[:top]
         ],
         "stats": result.stats,
-        "timings": result.timings,
-        "events_per_second": round(info.rows / max(result.timings["total"], 1e-9)),
+        "timings": {**result.timings, "write": t_write, "total": t_total},
+        "events_per_second": round(info.rows / max(t_total, 1e-9)),
     }
     if as_json:
         sys.stdout.write(json.dumps(summary) + "\n")
     else:
-        _print_clusters(doc, top)
+        _print_clusters(result.clusters, top)
         err.print(
             f"{info.accepted:,} events, {len(result.clusters)} clusters -> {out_path} "
-            f"in {result.timings['total']:.2f}s"
+            f"in {t_total:.2f}s"
         )
 
 

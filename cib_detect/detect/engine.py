@@ -18,7 +18,7 @@ from cib_detect.detect.objects import action_target_objects, build_objects, text
 from cib_detect.detect.pairs import PairSignal, pair_signal
 from cib_detect.detect.scoring import overall, sub_scores
 from cib_detect.detect.significance import significant_masks
-from cib_detect.model import Cluster, DetectionResult, EventTable
+from cib_detect.model import Cluster, DetectionResult, EventTable, Evidence
 
 Progress = Callable[[str, float], None]
 Check = Callable[[], None]
@@ -156,6 +156,19 @@ def _text_signal(
     return sig, round(time.perf_counter() - t0, 4)
 
 
+def _evidence_in_order(
+    signals: list[PairSignal], refs: list[ev.EdgeRef], events: EventTable, max_examples: int
+) -> tuple[Evidence, ...]:
+    """Evidence for ``refs``, built per signal in bulk, returned in the refs' order."""
+    out: list[Evidence | None] = [None] * len(refs)
+    for si, sig in enumerate(signals):
+        positions = [i for i, r in enumerate(refs) if r.signal == si]
+        built = ev.make_evidence(sig, [refs[i] for i in positions], events, max_examples)
+        for i, item in zip(positions, built, strict=True):
+            out[i] = item
+    return tuple(x for x in out if x is not None)
+
+
 def _assemble(
     events: EventTable,
     params: DetectParams,
@@ -195,8 +208,11 @@ def _assemble(
         for si, (sig, mask) in enumerate(zip(signals, masks, strict=True)):
             idx = ev.pair_index(sig, e_a[s:e], e_b[s:e])
             idx = idx[idx >= 0]
-            for p in idx[mask[idx].any(axis=1)].tolist():
-                refs.append(ev.EdgeRef(si, p, ev.best_window(sig, mask, p)))
+            idx = idx[mask[idx].any(axis=1)]
+            best = ev.best_windows(sig, mask, idx)
+            refs.extend(
+                ev.EdgeRef(si, p, w) for p, w in zip(idx.tolist(), best.tolist(), strict=True)
+            )
         lp = np.array([signals[r.signal].log10_p[r.pair, r.window] for r in refs])
         dtw = np.array(
             [
@@ -225,10 +241,7 @@ def _assemble(
                 names,
                 sorted({signals[r.signal].label(r.window) for r in refs}),
                 ev.shared_targets(signals, refs, events, popularity, params.top_targets),
-                tuple(
-                    ev.make_evidence(signals[r.signal], r, events, params.max_examples)
-                    for r in kept
-                ),
+                _evidence_in_order(signals, kept, events, params.max_examples),
                 n_edges,
                 len(ranked) > len(kept),
             )

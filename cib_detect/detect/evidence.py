@@ -11,6 +11,7 @@ import numpy.typing as npt
 from cib_detect.detect.objects import ObjectEvents
 from cib_detect.detect.pairs import PairSignal
 from cib_detect.kernels import coaction
+from cib_detect.kernels import evidence as ev_kernels
 from cib_detect.model import EventTable, Evidence, Example, TopTarget
 
 I64 = npt.NDArray[np.int64]
@@ -36,68 +37,72 @@ def pair_index(signal: PairSignal, a: npt.NDArray[np.int32], b: npt.NDArray[np.i
     return np.where(found, i, -1).astype(np.int64)
 
 
-def best_window(signal: PairSignal, mask: Mask, pair: int) -> int:
-    """The significant window with the smallest p-value (ties: the tightest window)."""
-    ws = np.flatnonzero(mask[pair])
-    return int(ws[np.argmin(signal.log10_p[pair, ws])])
-
-
-def _rows(signal: PairSignal, ref: EdgeRef) -> I64:
-    s, e = int(signal.pair_ptr[ref.pair]), int(signal.pair_ptr[ref.pair + 1])
-    bit = np.uint8(1 << ref.window)
-    sel = np.flatnonzero(signal.row_mask[s:e] & bit) + s
-    return sel.astype(np.int64)
+def best_windows(signal: PairSignal, mask: Mask, pairs: I64) -> I64:
+    """Per pair, the significant window with the smallest p-value (ties: tightest)."""
+    lp = np.where(mask[pairs], signal.log10_p[pairs], np.inf)
+    return np.asarray(np.argmin(lp, axis=1), dtype=np.int64)
 
 
 def make_evidence(
-    signal: PairSignal, ref: EdgeRef, events: EventTable, max_examples: int
-) -> Evidence:
-    p, w = ref.pair, ref.window
-    rows = _rows(signal, ref)
-    obj = signal.row_obj[rows]
-    ev_a = signal.objects.event[signal.row_ea[rows]]
-    ev_b = signal.objects.event[signal.row_eb[rows]]
-    t_a = events.ts[ev_a]
-    t_b = events.ts[ev_b]
-    rarity = signal.q[obj, w]
-    order = np.lexsort((ev_a, np.abs(t_b - t_a), rarity))[:max_examples]
-    texts = events.text
-    examples = []
-    for k in order:
-        ea, eb = int(ev_a[k]), int(ev_b[k])
-        tgt_a = events.targets[int(events.target[ea])]
-        tgt_b = events.targets[int(events.target[eb])]
-        examples.append(
-            Example(
-                target=tgt_a,
-                t_a=int(t_a[k]),
-                t_b=int(t_b[k]),
-                target_b=tgt_b if tgt_b != tgt_a else None,
-                text_a=texts[ea].as_py()
-                if signal.name != "co_action" and texts is not None
-                else None,
-                text_b=texts[eb].as_py()
-                if signal.name != "co_action" and texts is not None
-                else None,
+    signal: PairSignal, refs: list[EdgeRef], events: EventTable, max_examples: int
+) -> list[Evidence]:
+    """Evidence records for refs of one signal, with their best example co-actions."""
+    if not refs:
+        return []
+    pairs = np.array([r.pair for r in refs], dtype=np.int64)
+    wins = np.array([r.window for r in refs], dtype=np.int64)
+    picked = ev_kernels.pick_examples(
+        signal.pair_ptr,
+        signal.row_mask,
+        signal.row_obj,
+        signal.row_ea,
+        signal.row_eb,
+        signal.q,
+        signal.objects.ts,
+        pairs,
+        wins,
+        max_examples,
+    )
+    with_text = signal.name != "co_action" and events.text is not None
+    out = []
+    for i, (p, w) in enumerate(zip(pairs.tolist(), wins.tolist(), strict=True)):
+        rows = picked[i][picked[i] >= 0]
+        ev_a = signal.objects.event[signal.row_ea[rows]].tolist()
+        ev_b = signal.objects.event[signal.row_eb[rows]].tolist()
+        examples = []
+        for ea, eb in zip(ev_a, ev_b, strict=True):
+            tgt_a = events.targets[int(events.target[ea])]
+            tgt_b = events.targets[int(events.target[eb])]
+            examples.append(
+                Example(
+                    target=tgt_a,
+                    t_a=int(events.ts[ea]),
+                    t_b=int(events.ts[eb]),
+                    target_b=tgt_b if tgt_b != tgt_a else None,
+                    text_a=events.text[ea].as_py() if with_text else None,
+                    text_b=events.text[eb].as_py() if with_text else None,
+                )
+            )
+        log10_p = float(signal.log10_p[p, w])
+        out.append(
+            Evidence(
+                a=events.accounts[int(signal.pair_a[p])],
+                b=events.accounts[int(signal.pair_b[p])],
+                signal=signal.label(w),
+                window=int(signal.windows[w]),
+                weight=float(signal.weight[p, w]),
+                p_value=10.0**log10_p if log10_p > -300 else 0.0,
+                log10_p=log10_p if math.isfinite(log10_p) else -1e300,
+                shared_targets=int(signal.n_obj[p, w]),
+                episodes=int(signal.episodes[p, w]),
+                expected=float(signal.expected[p, w]),
+                median_dt=float(signal.med_dt[p, w]) / 1000.0,
+                first_ts=int(signal.first[p, w]),
+                last_ts=int(signal.last[p, w]),
+                examples=tuple(examples),
             )
         )
-    log10_p = float(signal.log10_p[p, w])
-    return Evidence(
-        a=events.accounts[int(signal.pair_a[p])],
-        b=events.accounts[int(signal.pair_b[p])],
-        signal=signal.label(w),
-        window=int(signal.windows[w]),
-        weight=float(signal.weight[p, w]),
-        p_value=10.0**log10_p if log10_p > -300 else 0.0,
-        log10_p=log10_p if math.isfinite(log10_p) else -1e300,
-        shared_targets=int(signal.n_obj[p, w]),
-        episodes=int(signal.episodes[p, w]),
-        expected=float(signal.expected[p, w]),
-        median_dt=float(signal.med_dt[p, w]) / 1000.0,
-        first_ts=int(signal.first[p, w]),
-        last_ts=int(signal.last[p, w]),
-        examples=tuple(examples),
-    )
+    return out
 
 
 def shared_targets(
@@ -112,36 +117,44 @@ def shared_targets(
     Ties go to the rarer target (fewer distinct accounts overall), then by name.
     """
     ev: list[I64] = []
-    for ref in refs:
-        s = signals[ref.signal]
-        rows = _rows(s, ref)
-        ev.append(s.objects.event[s.row_ea[rows]])
-        ev.append(s.objects.event[s.row_eb[rows]])
+    for si, sig in enumerate(signals):
+        mine = [r for r in refs if r.signal == si]
+        if not mine:
+            continue
+        rows = ev_kernels.ref_rows(
+            sig.pair_ptr,
+            sig.row_mask,
+            np.array([r.pair for r in mine], dtype=np.int64),
+            np.array([r.window for r in mine], dtype=np.int64),
+        )
+        ev.append(sig.objects.event[sig.row_ea[rows]])
+        ev.append(sig.objects.event[sig.row_eb[rows]])
     if not ev:
         return []
     e = np.unique(np.concatenate(ev))
     tgt = events.target[e].astype(np.int64)
     acc = events.account[e].astype(np.int64)
     ts = events.ts[e]
+    # distinct (target, account) pairs give the member count per target
+    ta = np.unique(tgt * max(1, len(events.accounts)) + acc) // max(1, len(events.accounts))
+    t_ids, n_acc = np.unique(ta, return_counts=True)
     order = np.lexsort((ts, tgt))
-    tgt, acc, ts = tgt[order], acc[order], ts[order]
+    tgt, ts = tgt[order], ts[order]
     starts = np.flatnonzero(np.concatenate(([True], tgt[1:] != tgt[:-1])))
     ends = np.append(starts[1:], tgt.size)
-    out = []
-    for s0, e0 in zip(starts, ends, strict=True):
-        n_acc = int(np.unique(acc[s0:e0]).size)
-        if n_acc < 2:
-            continue
-        t = int(tgt[s0])
-        out.append(
-            TopTarget(
-                target=events.targets[t],
-                accounts=n_acc,
-                first_ts=int(ts[s0]),
-                last_ts=int(ts[e0 - 1]),
-                popularity=int(popularity[t]),
-            )
+    first = dict(zip(tgt[starts].tolist(), ts[starts].tolist(), strict=True))
+    last = dict(zip(tgt[starts].tolist(), ts[ends - 1].tolist(), strict=True))
+    out = [
+        TopTarget(
+            target=events.targets[t],
+            accounts=int(n),
+            first_ts=int(first[t]),
+            last_ts=int(last[t]),
+            popularity=int(popularity[t]),
         )
+        for t, n in zip(t_ids.tolist(), n_acc.tolist(), strict=True)
+        if n >= 2
+    ]
     out.sort(key=lambda x: (-x.accounts, x.popularity, x.target))
     return out[:limit]
 

@@ -81,30 +81,46 @@ def cluster_record(c: Cluster) -> dict[str, Any]:
     }
 
 
-def build_document(
+def run_record(
     result: DetectionResult, params: DetectParams, info: InputInfo | None
 ) -> dict[str, Any]:
     return {
-        "run": {
-            "version": __version__,
-            "params": params.as_record(),
-            "seed": params.seed,
-            "input": info.as_record() if info is not None else None,
-            "stats": result.stats,
-            "timings": result.timings,
-        },
+        "version": __version__,
+        "params": params.as_record(),
+        "seed": params.seed,
+        "input": info.as_record() if info is not None else None,
+        "stats": result.stats,
+        "timings": result.timings,
+    }
+
+
+def build_document(
+    result: DetectionResult, params: DetectParams, info: InputInfo | None
+) -> dict[str, Any]:
+    """The whole document as one dict (for small results and tests)."""
+    return {
+        "run": run_record(result, params, info),
         "clusters": [cluster_record(c) for c in result.clusters],
     }
 
 
-def write_document(doc: dict[str, Any], path: Path) -> None:
-    """Write atomically: a reader never sees a half-written file."""
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_clusters_json(
+    result: DetectionResult, params: DetectParams, info: InputInfo | None, path: Path
+) -> None:
+    """Write ``clusters.json`` atomically, one cluster per line, streaming cluster by
+    cluster so a large run never holds the whole document in memory."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, ensure_ascii=False, indent=1)
-            fh.write("\n")
+            fh.write('{"run":' + _dumps(run_record(result, params, info)) + ',\n"clusters":[')
+            for i, c in enumerate(result.clusters):
+                fh.write(("\n" if i == 0 else ",\n") + _dumps(cluster_record(c)))
+            fh.write("\n]}\n")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
