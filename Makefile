@@ -1,0 +1,50 @@
+# cib-detect developer commands. Everything runs from a fresh clone:
+#   make demo   set up .venv and detect coordinated clusters in the bundled demo data
+#   make test   set up .venv with dev tools, start the local Neo4j, lint, type-check, test
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install lint typecheck pytest neo4j-start neo4j-stop bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/cib-detect detect examples/demo.parquet --out out/demo-clusters.json --top 10
+
+lint: $(STAMP)
+	$(BIN)/ruff check cib_detect tests benchmarks
+	$(BIN)/ruff format --check cib_detect tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+neo4j-start: $(STAMP)
+	$(BIN)/cib-detect neo4j start
+
+neo4j-stop: $(STAMP)
+	$(BIN)/cib-detect neo4j stop
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+# The test command (README and .ci/run): installs, starts the local Neo4j, runs
+# lint, types and the whole suite, and stops Neo4j again whatever the outcome.
+test: $(STAMP)
+	$(MAKE) lint typecheck
+	$(BIN)/cib-detect neo4j start
+	$(BIN)/pytest -q; status=$$?; $(BIN)/cib-detect neo4j stop; exit $$status
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/sweep.py --results benchmarks/RESULTS.md
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
