@@ -221,6 +221,43 @@ def _enumerate(
     return out[0], out[1], out[2], out[3]
 
 
+def _select(
+    rea: I32,
+    reb: I32,
+    rmask: npt.NDArray[np.uint8],
+    objects: ObjectEvents,
+    n_w: int,
+    min_rows: int,
+    pool: Executor | None,
+) -> tuple[I64, I64, I64, int]:
+    """Group rows by pair and keep pairs with ``min_rows`` rows or more.
+
+    Rows are ordered by the lower account, then the accounts are split into two ranges
+    of about equal row counts scanned concurrently; results join in account order.
+    """
+    order, a_ptr = coaction.order_by_a(rea, objects.acc, objects.n_accounts)
+    n_acc = objects.n_accounts
+    splits = [0, n_acc]
+    if pool is not None and rea.size > 1 << 20:
+        mid = int(np.searchsorted(a_ptr, a_ptr[-1] // 2))
+        splits = [0, min(max(mid, 0), n_acc), n_acc]
+
+    def scan(i: int) -> tuple[I64, I64, I64, int]:
+        return coaction.scan_pairs(  # type: ignore[no-any-return]
+            order, a_ptr, splits[i], splits[i + 1], reb, rmask, objects.acc, n_w, min_rows
+        )
+
+    if len(splits) == 2 or pool is None:
+        results = [scan(0)]
+    else:
+        futures = [pool.submit(scan, i) for i in range(len(splits) - 1)]
+        results = [f.result() for f in futures]
+    rows = np.concatenate([r[0] for r in results])
+    run_len = np.concatenate([r[1] for r in results])
+    per_window = np.sum([r[2] for r in results], axis=0).astype(np.int64)
+    return rows, run_len, per_window, int(sum(r[3] for r in results))
+
+
 def _candidate_rows(
     objects: ObjectEvents,
     wins: I64,
@@ -248,13 +285,11 @@ def _candidate_rows(
     n_pairs = 0
     for part in range(n_parts):
         rea, reb, rmask, rcrowd = _enumerate(objects, wins, caps, dens, chunks, part, n_parts, pool)
-        rows, ptr, pw, n_p = coaction.select_pairs(
-            rea, reb, rmask, objects.acc, objects.n_accounts, n_w, min_rows
-        )
+        rows, run_len, pw, n_p = _select(rea, reb, rmask, objects, n_w, min_rows, pool)
         kept.append([x[rows] for x in (rea, reb, rmask, rcrowd)])
-        sizes.append(np.diff(ptr))
+        sizes.append(run_len)
         per_window += pw
-        n_pairs += int(n_p)
+        n_pairs += n_p
         del rea, reb, rmask, rcrowd, rows
         if tick is not None:
             tick(0.8 * (part + 1) / n_parts)

@@ -204,14 +204,8 @@ def dedupe_rows(rea, reb, rmask, rcrowd, acc, ts, seg_ptr, repeated, o_lo):
 
 
 @njit(cache=True, nogil=True)
-def select_pairs(rea, reb, rmask, acc, n_accounts, n_w, min_rows):
-    """Group rows by pair (a, b) and keep the pairs with at least ``min_rows`` rows.
-
-    A stable counting sort by ``a`` then a sort by ``b`` inside each ``a``. Returns
-    ``(keep_rows, pair_ptr, per_window, n_pairs)``: the kept row indices in pair order
-    (rows of one pair keep their original, object, order), the pairs' CSR pointer, the
-    number of pairs with a row in each window (the hypotheses), and all distinct pairs.
-    """
+def order_by_a(rea, acc, n_accounts):
+    """Stable counting sort of rows by the lower account ``a``: ``(order, a_ptr)``."""
     n = rea.shape[0]
     ptr = np.zeros(n_accounts + 1, dtype=np.int64)
     for r in range(n):
@@ -224,32 +218,45 @@ def select_pairs(rea, reb, rmask, acc, n_accounts, n_w, min_rows):
         a = acc[rea[r]]
         order[fill[a]] = r
         fill[a] += 1
-    keep = np.zeros(n, dtype=np.bool_)
-    run_len = np.empty(n // max(1, min_rows) + 1, dtype=np.int64)
+    return order, ptr
+
+
+@njit(cache=True, nogil=True)
+def scan_pairs(order, a_ptr, a_lo, a_hi, reb, rmask, acc, n_w, min_rows):
+    """For accounts ``a_lo:a_hi``: sort each ``a``'s rows by ``b`` (stable, in place in
+    ``order``) and keep the pairs with at least ``min_rows`` rows.
+
+    Returns ``(keep_rows, run_len, per_window, n_pairs)``: kept row indices in pair
+    order (rows of one pair keep their original, object, order), the kept pairs' row
+    counts, pairs with a row in each window (the hypotheses) and all distinct pairs.
+    """
+    lo = a_ptr[a_lo]
+    hi = a_ptr[a_hi]
+    keep = np.zeros(hi - lo, dtype=np.bool_)
+    run_len = np.empty((hi - lo) // max(1, min_rows) + 1, dtype=np.int64)
     per_window = np.zeros(n_w, dtype=np.int64)
     n_pairs = 0
-    n_kept_pairs = 0
-    longest = 0
-    for a in range(n_accounts):
-        longest = max(longest, ptr[a + 1] - ptr[a])
+    n_kept = 0
+    n_rows = 0
+    longest = 1
+    for a in range(a_lo, a_hi):
+        longest = max(longest, a_ptr[a + 1] - a_ptr[a])
     keys = np.empty(longest, dtype=np.int32)
     seg = np.empty(longest, dtype=np.int32)
-    for a in range(n_accounts):
-        s = ptr[a]
-        e = ptr[a + 1]
-        m = e - s
+    for a in range(a_lo, a_hi):
+        s = a_ptr[a]
+        m = a_ptr[a + 1] - s
         if m == 0:
             continue
+        for k in range(m):
+            seg[k] = order[s + k]
+            keys[k] = acc[reb[seg[k]]]
         if m > 1:
-            for k in range(m):
-                seg[k] = order[s + k]
-                keys[k] = acc[reb[seg[k]]]
             idx = np.argsort(keys[:m], kind="mergesort")
             for k in range(m):
                 order[s + k] = seg[idx[k]]
+            for k in range(m):
                 keys[k] = acc[reb[order[s + k]]]
-        else:
-            keys[0] = acc[reb[order[s]]]
         k = 0
         while k < m:
             k2 = k
@@ -263,20 +270,18 @@ def select_pairs(rea, reb, rmask, acc, n_accounts, n_w, min_rows):
             n_pairs += 1
             if k2 - k >= min_rows:
                 for t in range(k, k2):
-                    keep[s + t] = True
-                run_len[n_kept_pairs] = k2 - k
-                n_kept_pairs += 1
+                    keep[s - lo + t] = True
+                run_len[n_kept] = k2 - k
+                n_kept += 1
+                n_rows += k2 - k
             k = k2
-    pair_ptr = np.zeros(n_kept_pairs + 1, dtype=np.int64)
-    for p in range(n_kept_pairs):
-        pair_ptr[p + 1] = pair_ptr[p] + run_len[p]
-    keep_rows = np.empty(pair_ptr[n_kept_pairs], dtype=np.int64)
+    keep_rows = np.empty(n_rows, dtype=np.int64)
     j = 0
-    for r in range(n):
+    for r in range(hi - lo):
         if keep[r]:
-            keep_rows[j] = order[r]
+            keep_rows[j] = order[lo + r]
             j += 1
-    return keep_rows, pair_ptr, per_window, n_pairs
+    return keep_rows, run_len[:n_kept].copy(), per_window, n_pairs
 
 
 @njit(cache=True, nogil=True)
