@@ -68,7 +68,7 @@ class DetectParams(BaseModel):
     resolution: float = Field(1.0, description="Leiden modularity resolution.")
     leiden_iterations: int = Field(2, description="Leiden iterations (2 is near-converged).")
     max_evidence_edges: int = Field(
-        500, description="Evidence edges kept per cluster in the output (strongest first)."
+        200, description="Evidence edges kept per cluster in the output (strongest first)."
     )
     max_examples: int = Field(5, description="Example co-actions kept per evidence edge.")
     top_targets: int = Field(10, description="Shared targets listed per cluster.")

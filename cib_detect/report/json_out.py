@@ -6,12 +6,13 @@ ISO-8601 UTC strings with milliseconds, floats are rounded, keys keep a fixed or
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from cib_detect import __version__
 from cib_detect.config import DetectParams
@@ -104,8 +105,8 @@ def build_document(
     }
 
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+def _dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj)
 
 
 def write_clusters_json(
@@ -116,11 +117,11 @@ def write_clusters_json(
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write('{"run":' + _dumps(run_record(result, params, info)) + ',\n"clusters":[')
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(b'{"run":' + _dumps(run_record(result, params, info)) + b',\n"clusters":[')
             for i, c in enumerate(result.clusters):
-                fh.write(("\n" if i == 0 else ",\n") + _dumps(cluster_record(c)))
-            fh.write("\n]}\n")
+                fh.write((b"\n" if i == 0 else b",\n") + _dumps(cluster_record(c)))
+            fh.write(b"\n]}\n")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
