@@ -143,9 +143,8 @@ def _text_signal(
     )
     if rows.size < 2:
         return None, round(time.perf_counter() - t0, 4)
-    _, tobj = np.unique(labels, return_inverse=True)
     tobjects = build_objects(
-        tobj.astype(np.int64),
+        labels,
         events.account[rows],
         events.ts[rows],
         rows,
@@ -225,7 +224,7 @@ def _assemble(
         ranked = sorted(
             refs,
             key=lambda r: (
-                -signals[r.signal].weight[r.pair, r.window],
+                -round(float(signals[r.signal].weight[r.pair, r.window]), 9),
                 signals[r.signal].log10_p[r.pair, r.window],
                 int(signals[r.signal].pair_a[r.pair]),
                 int(signals[r.signal].pair_b[r.pair]),

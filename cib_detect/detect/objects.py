@@ -49,7 +49,7 @@ def build_objects(
 ) -> ObjectEvents:
     """Group events by object code (dense 0..n-1), time-sort, cap repeats per account."""
     n_obj = int(obj.max()) + 1 if obj.size else 0
-    order, obj_ptr = coaction.group_by_object(obj, ts, n_obj)
+    order, obj_ptr = coaction.group_by_object(obj, ts, acc, n_obj)
     acc_s = acc[order]
     keep, repeated, acc_ptr, acc_obj, acc_cnt = coaction.cap_per_account(
         obj_ptr, acc_s, cap, n_accounts
@@ -91,9 +91,10 @@ def normalise_texts(text: pa.Array) -> pa.Array:
 
 
 def text_groups(events: EventTable, *, min_chars: int, threshold: float) -> tuple[I64, I64]:
-    """Near-duplicate text groups: (event rows with usable text, group label per row).
+    """Near-duplicate text groups: (event rows with usable text, object code per row).
 
-    Labels are the smallest member row, so they are canonical for the input order.
+    Object codes are canonical: groups are numbered by their earliest member in
+    (time, account, target) order, so the numbering does not depend on the row order.
     """
     if events.text is None or len(events.text) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
@@ -102,10 +103,13 @@ def text_groups(events: EventTable, *, min_chars: int, threshold: float) -> tupl
     rows = np.flatnonzero(np.asarray(ok.to_numpy(zero_copy_only=False), dtype=np.bool_))
     if rows.size < 2:
         return rows.astype(np.int64), np.zeros(rows.size, dtype=np.int64)
+    # canonical order (time, account, target): grouping must not depend on row order
+    rows = rows[np.lexsort((events.target[rows], events.account[rows], events.ts[rows]))]
     chosen = pc.take(norm, pa.array(rows))
     if isinstance(chosen, pa.ChunkedArray):
         chosen = chosen.combine_chunks()
     data, offsets = string_buffers(chosen)
     sig = minhash.oph_signatures(data, offsets, 5, 6)
-    labels = minhash.lsh_groups(sig, 20, 3, threshold)
-    return rows.astype(np.int64), rows[labels].astype(np.int64)
+    labels = minhash.lsh_groups(sig, 20, 3, threshold)  # smallest member position
+    _, group = np.unique(labels, return_inverse=True)  # numbered by first member
+    return rows.astype(np.int64), group.astype(np.int64)

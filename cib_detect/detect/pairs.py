@@ -138,13 +138,17 @@ def null_chance(
 
 
 def crowd_caps(windows: tuple[int, ...], hub_cap: int) -> I64:
-    """Crowd limit per window: ``hub_cap`` up to 10 minutes, shrinking as 1/sqrt(w) above.
+    """Crowd limit per window: ``hub_cap`` up to 10 minutes, shrinking as 1/sqrt(w) above
+    (never below 10, never above ``hub_cap``), so the limits never grow with the window.
 
     A co-action inside a crowd of many events is weak evidence, and wide windows on busy
     targets would otherwise produce most of the pairs while carrying little evidence.
     """
     return np.array(
-        [hub_cap if w <= 600 else max(10, round(hub_cap * math.sqrt(600 / w))) for w in windows],
+        [
+            hub_cap if w <= 600 else min(hub_cap, max(10, round(hub_cap * math.sqrt(600 / w))))
+            for w in windows
+        ],
         dtype=np.int64,
     )
 

@@ -97,7 +97,7 @@ def _as_utf8(arr: pa.Array, field: str, col: _Collector) -> pa.Array:
 def _value_problems(values: pa.Array) -> list[tuple[Mask, str]]:
     """Problems of non-null string values: (mask, reason) pairs."""
     return [
-        (_mask(pc.match_substring_regex(values, r"^\s*$")), "empty"),
+        (_mask(pc.match_substring_regex(values, r"^[ \t\n\r\f\v]*$")), "empty"),
         (_mask(pc.match_substring(values, "\x00")), "contains a NUL byte"),
         (
             _mask(pc.greater(pc.binary_length(values), MAX_ID_BYTES)),
@@ -117,10 +117,12 @@ def string_buffers(arr: pa.Array) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np
 
 def _plain_utf8_chunks(
     column: pa.ChunkedArray | pa.Array, field: str, col: _Collector
-) -> pa.ChunkedArray:
-    """The column as UTF-8 string chunks (dictionaries decoded, binary validated)."""
+) -> tuple[pa.ChunkedArray, Mask]:
+    """The column as UTF-8 string chunks (dictionaries decoded, binary validated), and
+    the rows that were not valid UTF-8."""
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
     out = []
+    invalid = np.zeros(len(column), dtype=np.bool_)
     start = 0
     for c in chunks:
         if pa.types.is_dictionary(c.type):
@@ -128,18 +130,22 @@ def _plain_utf8_chunks(
         sub = _Collector(len(c), col.rows[start : start + len(c)], col.report)
         c = _as_utf8(c, field, sub)
         col.bad[start : start + len(c)] |= sub.bad
+        invalid[start : start + len(c)] = sub.bad
         col.found.extend(sub.found)
         out.append(c)
         start += len(c)
-    return pa.chunked_array(out, type=pa.string()) if out else pa.chunked_array([], pa.string())
+    arr = pa.chunked_array(out, type=pa.string()) if out else pa.chunked_array([], pa.string())
+    return arr, invalid
 
 
 def _check_ids(
     column: pa.ChunkedArray | pa.Array, field: str, col: _Collector
 ) -> tuple[pa.ChunkedArray, npt.NDArray[np.uint64]]:
     """Per-row checks of a high-cardinality id column (``event_id``); also its hashes."""
-    arr = _plain_utf8_chunks(column, field, col)
-    col.flag(_mask(pc.is_null(arr)), field, "missing")
+    arr, invalid = _plain_utf8_chunks(column, field, col)
+    missing = _mask(pc.is_null(arr))
+    col.flag(missing, field, "missing")
+    already = missing | invalid
     flag_parts = []
     hash_parts = []
     for c in arr.chunks:
@@ -149,9 +155,11 @@ def _check_ids(
         hash_parts.append(h)
     flags = np.concatenate(flag_parts) if flag_parts else np.zeros(0, np.uint8)
     hashes = np.concatenate(hash_parts) if hash_parts else np.zeros(0, np.uint64)
-    col.flag((flags & strings.EMPTY) > 0, field, "empty")
-    col.flag((flags & strings.NUL) > 0, field, "contains a NUL byte")
-    col.flag((flags & strings.TOO_LONG) > 0, field, f"longer than {MAX_ID_BYTES} bytes")
+    col.flag(~already & ((flags & strings.EMPTY) > 0), field, "empty")
+    col.flag(~already & ((flags & strings.NUL) > 0), field, "contains a NUL byte")
+    col.flag(
+        ~already & ((flags & strings.TOO_LONG) > 0), field, f"longer than {MAX_ID_BYTES} bytes"
+    )
     return arr, hashes
 
 
@@ -220,6 +228,7 @@ def _check_dict_ids(
         valid_row = ~_mask(pc.is_null(indices))
         col.flag(valid_row & utf8_bad[idx], field, "not valid UTF-8")
         for mask, reason in _value_problems(values):
+            mask = mask & ~utf8_bad
             if mask.any():
                 col.flag(valid_row & mask[idx], field, reason)
     return pa.DictionaryArray.from_arrays(indices, values)
@@ -267,7 +276,9 @@ def _parse_timestamps(arr: pa.Array, col: _Collector) -> npt.NDArray[np.int64]:
         col.flag(_mask(pc.match_substring(s, "\x00")), field, "contains a NUL byte")
         numeric = _mask(pc.match_substring_regex(s, _NUMERIC_RE))
         if numeric.any():
-            nums = pc.cast(pc.filter(s, pa.array(numeric)), pa.float64()).to_numpy()
+            nums = pc.cast(
+                pc.utf8_trim_whitespace(pc.filter(s, pa.array(numeric))), pa.float64()
+            ).to_numpy()
             vals = np.asarray(nums, dtype=np.float64)
             nonfinite = np.zeros(n, dtype=np.bool_)
             nonfinite[numeric] = ~np.isfinite(vals)
@@ -315,7 +326,7 @@ def validate(
     ts = _parse_timestamps(cols["timestamp"], col)
     text: pa.ChunkedArray | None = None
     if "text" in cols:
-        text = _plain_utf8_chunks(cols["text"], "text", col)
+        text, _ = _plain_utf8_chunks(cols["text"], "text", col)
         col.flag(_mask(pc.match_substring(text, "\x00")), "text", "contains a NUL byte")
         col.flag(
             _mask(pc.greater(pc.binary_length(text), MAX_TEXT_BYTES)),

@@ -387,11 +387,12 @@ def aggregate_pairs(pair_ptr, rea, reb, rmask, rcrowd, ts, wins, gaps, n_w):
 
 
 @njit(cache=True, nogil=True)
-def group_by_object(obj, ts, n_obj):
-    """Order events by (object, time): a stable counting sort by object, then a time
-    sort only inside objects whose events are not already in time order.
+def group_by_object(obj, ts, acc, n_obj):
+    """Order events by (object, time, account): a stable counting sort by object, then
+    a sort only inside objects whose events are not already in (time, account) order.
 
-    Returns ``(order, obj_ptr)``. Linear time for time-ordered input.
+    Returns ``(order, obj_ptr)``. Linear time for time-ordered input; the result does
+    not depend on the input order except among fully identical (object, time, account).
     """
     n = obj.shape[0]
     obj_ptr = np.zeros(n_obj + 1, dtype=np.int64)
@@ -410,17 +411,23 @@ def group_by_object(obj, ts, n_obj):
         e = obj_ptr[o + 1]
         sorted_ok = True
         for k in range(s + 1, e):
-            if ts[order[k]] < ts[order[k - 1]]:
+            t0 = ts[order[k - 1]]
+            t1 = ts[order[k]]
+            if t1 < t0 or (t1 == t0 and acc[order[k]] < acc[order[k - 1]]):
                 sorted_ok = False
                 break
         if not sorted_ok:
             seg = order[s:e].copy()
-            tseg = np.empty(e - s, dtype=np.int64)
+            keys = np.empty(e - s, dtype=np.int64)
             for k in range(e - s):
-                tseg[k] = ts[seg[k]]
-            idx = np.argsort(tseg, kind="mergesort")
+                keys[k] = acc[seg[k]]
+            first = np.argsort(keys, kind="mergesort")
+            seg = seg[first]
             for k in range(e - s):
-                order[s + k] = seg[idx[k]]
+                keys[k] = ts[seg[k]]
+            second = np.argsort(keys, kind="mergesort")
+            for k in range(e - s):
+                order[s + k] = seg[second[k]]
     return order, obj_ptr
 
 

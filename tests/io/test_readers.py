@@ -228,13 +228,6 @@ def test_bad_row_is_named_and_good_rows_kept(
     _check_one_bad_row(tmp_path, fmt, over, field, reason)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="validate._check_dict_ids: _as_utf8 replaces an undecodable dictionary value "
-    "by '' and _value_problems then also flags it 'empty', so the row gets a second, "
-    "wrong violation and by_reason counts an 'empty' that is not there",
-)
 @pytest.mark.parametrize(("fmt", "over", "field", "reason"), UTF8_ID_PARAMS)
 def test_invalid_utf8_id_reported_once(
     tmp_path: Path, fmt: str, over: dict[str, Any], field: str, reason: str
@@ -249,13 +242,6 @@ EVENT_ID_PARAMS = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="validate._check_ids: a null event_id (or one _as_utf8 replaced by '') is "
-    "flagged 'missing' / 'not valid UTF-8', then strings.scan_ids sees a zero-length "
-    "string in its slot and it is flagged 'empty' as well (two violations for one field)",
-)
 @pytest.mark.parametrize(("fmt", "over", "field", "reason"), EVENT_ID_PARAMS)
 def test_bad_event_id_reported_once(
     tmp_path: Path, fmt: str, over: dict[str, Any], field: str, reason: str
@@ -538,13 +524,6 @@ def test_timestamp_range_bounds(tmp_path: Path) -> None:
     assert accounts_in_order(events) == ["a1", "a3"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pa.ArrowInvalid,
-    reason="validate._parse_timestamps: _NUMERIC_RE accepts surrounding whitespace "
-    "(r'^\\s*...\\s*$') but the matched strings go to pc.cast(..., float64) untrimmed, "
-    "which raises pyarrow.ArrowInvalid: the whole read crashes instead of parsing the row",
-)
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
 def test_whitespace_padded_epoch_timestamp(tmp_path: Path, fmt: str) -> None:
     rows = [good(1), good(2, timestamp=f" {T0} "), good(3)]
@@ -650,14 +629,6 @@ def test_codes_are_sorted_dictionaries(tmp_path: Path) -> None:
     assert np.array_equal(events.ts, np.array([T0 + 1, T0 + 2, T0 + 3]) * 1000)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="validate._value_problems tests dictionary id columns with the RE2 pattern "
-    "'^\\s*$', and RE2's \\s does not match \\v (0x0B); strings.scan_ids (event_id) counts "
-    "\\v as whitespace, so a vertical-tab account_id/target/action is accepted while the "
-    "same event_id is rejected as empty",
-)
 def test_vertical_tab_id_is_empty_in_every_id_column(tmp_path: Path) -> None:
     rows = [good(1), good(2, event_id="\x0b"), good(3, account_id="\x0b"), good(4)]
     events, info = read(write("parquet", tmp_path / "e.parquet", rows))

@@ -225,8 +225,9 @@ def test_crowd_density_matches_reference(sc: Scenario) -> None:
     o = objects_of(obj, acc, ts)
     wins = np.array(windows, dtype=np.int64) * 1000
     dens = coaction.crowd_density(o.obj_ptr, o.ts, wins)
-    obj_sorted = np.repeat(np.arange(o.n_objects), np.diff(o.obj_ptr))
-    assert np.array_equal(dens, ref_density(obj_sorted, o.ts, wins))
+    # the kernel's rows are the events grouped by object and time-sorted (o.event maps
+    # them back); the reference works on the events as drawn
+    assert np.array_equal(dens, ref_density(obj, ts, wins)[o.event])
 
 
 @SETTINGS
@@ -261,10 +262,8 @@ def test_pair_signal_rows_match_reference(
             min_episodes=min_episodes,
             pool=pool if threads else None,
         )
-    o = sig.objects
     wins = np.array(windows, dtype=np.int64) * 1000
-    obj_sorted = np.repeat(np.arange(o.n_objects), np.diff(o.obj_ptr))
-    ref = ref_rows(obj_sorted, o.acc, o.ts, wins, caps)
+    ref = ref_rows(obj, acc, ts, wins, caps)  # on the events as drawn
 
     per_pair: dict[tuple[int, int], int] = defaultdict(int)
     pair_windows: dict[tuple[int, int], int] = defaultdict(int)
@@ -300,8 +299,7 @@ def test_pair_signal_aggregates_match_reference(sc: Scenario) -> None:
     assert np.array_equal(sig.last, ref["last"])
     # crowd of a kept row: the larger density of its two events at the tightest window
     # where that event pair co-acts
-    obj_sorted = np.repeat(np.arange(o.n_objects), np.diff(o.obj_ptr))
-    dens = ref_density(obj_sorted, o.ts, wins)
+    dens = ref_density(obj, ts, wins)[o.event]  # rows of the signal's event order
     caps = crowd_caps(windows, hub_cap)
     for r in range(sig.row_ea.size):
         ea, eb = int(sig.row_ea[r]), int(sig.row_eb[r])
@@ -409,28 +407,34 @@ def test_crowded_events_yield_no_pairs() -> None:
     assert len(signal_rows(_signal(obj, acc, ts, (10,), hub_cap=5))) == 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="crowd_caps floors wide-window caps at 10, above a hub_cap < 10, so caps grow "
-    "with the window; fill_pairs then only checks the later event's crowd at the tight "
-    "window and sets the tight-window bit for an event that is in a crowd there",
-)
+def test_crowd_caps_never_grow_with_the_window() -> None:
+    """The kernels rely on caps that shrink (or stay) as windows widen."""
+    for hub_cap in (1, 3, 9, 10, 50, 200, 1000):
+        caps = crowd_caps((30, 60, 600, 2400, 14_400, 86_400), hub_cap)
+        assert caps[0] == hub_cap
+        assert all(caps[k + 1] <= caps[k] for k in range(len(caps) - 1)), (hub_cap, caps)
+
+
 def test_crowd_rule_holds_for_small_hub_cap_and_wide_window() -> None:
     windows = (60, 2400)
-    hub_cap = 3
-    # x, y, z at 40-50 s and i at 100 s: i has 5 events within +-60 s (> 3, a crowd);
-    # j at 150 s sees only i and itself. At 2400 s nobody is in a crowd (cap 10).
+    hub_cap = 4
+    # x, y, z at 40-50 s, i at 100 s, j at 150 s: within +-60 s i sees 5 events (> 4, a
+    # crowd), j sees 2; within +-2400 s everyone sees 5 (a crowd at the wide window too).
     obj = np.zeros(5, dtype=np.int64)
     acc = np.array([2, 3, 4, 0, 1], dtype=np.int32)
     ts = BASE_MS + np.array([40_000, 45_000, 50_000, 100_000, 150_000], dtype=np.int64)
     sig = _signal(obj, acc, ts, windows, hub_cap=hub_cap)
-    o = sig.objects
     wins = np.array(windows, dtype=np.int64) * 1000
-    ref = ref_rows(np.zeros(5, dtype=np.int64), o.acc, o.ts, wins, crowd_caps(windows, hub_cap))
-    # (i, j) = accounts (0, 1): i is in a crowd at 60 s, so the pair co-acts only at 2400 s
-    assert ref[0, 1, 0] == (0b10, 50_000)
+    ref = ref_rows(obj, acc, ts, wins, crowd_caps(windows, hub_cap))
+    # i is in a crowd at both windows, so (i, j) never co-acts; nothing else is close
+    assert (0, 1, 0) not in ref
     assert signal_rows(sig) == ref
+    # with one event fewer in the crowd, i and j co-act at 60 s
+    keep = np.array([True, True, False, True, True])
+    sig2 = _signal(obj[keep], acc[keep], ts[keep], windows, hub_cap=hub_cap)
+    ref2 = ref_rows(obj[keep], acc[keep], ts[keep], wins, crowd_caps(windows, hub_cap))
+    assert signal_rows(sig2) == ref2
+    assert ref2[0, 1, 0][0] & 0b01
 
 
 def test_chunks_partitions_and_threads_do_not_change_the_signal(
