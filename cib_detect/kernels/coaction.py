@@ -238,25 +238,35 @@ def scan_pairs(order, a_ptr, a_lo, a_hi, reb, rmask, acc, n_w, min_rows):
     n_pairs = 0
     n_kept = 0
     n_rows = 0
-    longest = 1
-    for a in range(a_lo, a_hi):
-        longest = max(longest, a_ptr[a + 1] - a_ptr[a])
-    keys = np.empty(longest, dtype=np.int32)
-    seg = np.empty(longest, dtype=np.int32)
+    # the higher account of every row, gathered once in ``order``'s order
+    kb = np.empty(hi - lo, dtype=np.int32)
+    for k in range(hi - lo):
+        kb[k] = acc[reb[order[lo + k]]]
     for a in range(a_lo, a_hi):
         s = a_ptr[a]
         m = a_ptr[a + 1] - s
         if m == 0:
             continue
-        for k in range(m):
-            seg[k] = order[s + k]
-            keys[k] = acc[reb[seg[k]]]
-        if m > 1:
-            idx = np.argsort(keys[:m], kind="mergesort")
+        keys = kb[s - lo : s - lo + m]
+        if m <= 32:
+            # stable insertion sort of (key, row) by key
+            for k in range(1, m):
+                ck = keys[k]
+                cr = order[s + k]
+                j = k - 1
+                while j >= 0 and keys[j] > ck:
+                    keys[j + 1] = keys[j]
+                    order[s + j + 1] = order[s + j]
+                    j -= 1
+                keys[j + 1] = ck
+                order[s + j + 1] = cr
+        else:
+            idx = np.argsort(keys, kind="mergesort")
+            seg = order[s : s + m][idx]
+            sk = keys[idx]
             for k in range(m):
-                order[s + k] = seg[idx[k]]
-            for k in range(m):
-                keys[k] = acc[reb[order[s + k]]]
+                order[s + k] = seg[k]
+                keys[k] = sk[k]
         k = 0
         while k < m:
             k2 = k
@@ -319,6 +329,21 @@ def pairs_within(obj_ptr, ts, width):
 
 
 @njit(cache=True, nogil=True)
+def _sort_small(x, n):
+    """Sort ``x[:n]`` in place: insertion sort for short runs, numpy above."""
+    if n > 24:
+        x[:n] = np.sort(x[:n])
+        return
+    for k in range(1, n):
+        cur = x[k]
+        j = k - 1
+        while j >= 0 and x[j] > cur:
+            x[j + 1] = x[j]
+            j -= 1
+        x[j + 1] = cur
+
+
+@njit(cache=True, nogil=True)
 def aggregate_pairs(pair_ptr, rea, reb, rmask, rcrowd, ts, wins, gaps, n_w):
     """Per (pair, window): distinct objects, episodes, weight, median |dt|, first/last time.
 
@@ -368,8 +393,10 @@ def aggregate_pairs(pair_ptr, rea, reb, rmask, rcrowd, ts, wins, gaps, n_w):
                     c += 1
             if c == 0:
                 continue
-            t = np.sort(times[:c])
-            d = np.sort(dts[:c])
+            _sort_small(times, c)
+            _sort_small(dts, c)
+            t = times
+            d = dts
             ep = 1
             for k in range(1, c):
                 if t[k] - t[k - 1] > gaps[w]:
@@ -409,25 +436,30 @@ def group_by_object(obj, ts, acc, n_obj):
     for o in range(n_obj):
         s = obj_ptr[o]
         e = obj_ptr[o + 1]
-        sorted_ok = True
+        ts_sorted = True
         for k in range(s + 1, e):
-            t0 = ts[order[k - 1]]
-            t1 = ts[order[k]]
-            if t1 < t0 or (t1 == t0 and acc[order[k]] < acc[order[k - 1]]):
-                sorted_ok = False
+            if ts[order[k]] < ts[order[k - 1]]:
+                ts_sorted = False
                 break
-        if not sorted_ok:
+        if not ts_sorted:
             seg = order[s:e].copy()
             keys = np.empty(e - s, dtype=np.int64)
             for k in range(e - s):
-                keys[k] = acc[seg[k]]
-            first = np.argsort(keys, kind="mergesort")
-            seg = seg[first]
-            for k in range(e - s):
                 keys[k] = ts[seg[k]]
-            second = np.argsort(keys, kind="mergesort")
+            idx = np.argsort(keys, kind="mergesort")
             for k in range(e - s):
-                order[s + k] = seg[second[k]]
+                order[s + k] = seg[idx[k]]
+        # order runs of equal time by account (insertion sort: runs are short)
+        k = s + 1
+        while k < e:
+            if ts[order[k]] == ts[order[k - 1]]:
+                cur = order[k]
+                j = k - 1
+                while j >= s and ts[order[j]] == ts[cur] and acc[order[j]] > acc[cur]:
+                    order[j + 1] = order[j]
+                    j -= 1
+                order[j + 1] = cur
+            k += 1
     return order, obj_ptr
 
 
