@@ -61,53 +61,19 @@ def pair_part(a, b, n_parts):
 
 
 @njit(cache=True, nogil=True)
-def count_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, part, n_parts):
-    """Raw co-action rows per object for objects ``o_lo:o_hi`` (before de-duplication),
-    counting only pairs of partition ``part`` of ``n_parts``."""
-    out = np.zeros(o_hi - o_lo, dtype=np.int64)
-    for o in range(o_lo, o_hi):
-        s = obj_ptr[o]
-        e = obj_ptr[o + 1]
-        c = 0
-        for i in range(s, e):
-            lim = _limit(dens, i, caps)
-            if lim < 0:
-                continue
-            width = wins[lim]
-            for j in range(i + 1, e):
-                dt = ts[j] - ts[i]
-                if dt > width:
-                    break
-                if acc[j] == acc[i]:
-                    continue
-                if n_parts > 1 and pair_part(acc[i], acc[j], n_parts) != part:
-                    continue
-                for w in range(lim + 1):
-                    if dt <= wins[w] and dens[j, w] <= caps[w]:
-                        c += 1
-                        break
-        out[o - o_lo] = c
-    return out
+def _walk(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, part, n_parts, row_ptr, out, fill):
+    """Walk every co-action of objects ``o_lo:o_hi`` (pairs of partition ``part``).
 
-
-@njit(cache=True, nogil=True)
-def fill_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, row_ptr, part, n_parts):
-    """Write raw rows for objects ``o_lo:o_hi``; ``row_ptr`` from :func:`count_pairs`.
-
-    Returns ``(ea, eb, mask, crowd)``: ``ea``/``eb`` are the event indices of the lower
-    and the higher account code, ``mask`` has bit ``w`` set when the row co-acts in
-    window ``w``, and ``crowd`` is the larger density of the two events at the tightest
-    matching window (at most 255).
+    Without ``fill`` it only counts rows per object (returned); with ``fill`` it writes
+    them into ``out = (ea, eb, mask, crowd)`` at ``row_ptr`` (from a counting walk).
     """
-    m = row_ptr[-1]
-    rea = np.empty(m, dtype=np.int32)
-    reb = np.empty(m, dtype=np.int32)
-    rmask = np.empty(m, dtype=np.uint8)
-    rcrowd = np.empty(m, dtype=np.uint8)
+    rea, reb, rmask, rcrowd = out
+    counts = np.zeros(o_hi - o_lo, dtype=np.int64)
     for o in range(o_lo, o_hi):
         s = obj_ptr[o]
         e = obj_ptr[o + 1]
-        r = row_ptr[o - o_lo]
+        r = row_ptr[o - o_lo] if fill else 0
+        c = 0
         for i in range(s, e):
             lim = _limit(dens, i, caps)
             if lim < 0:
@@ -130,6 +96,9 @@ def fill_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, row_ptr, part, n_
                             first = w
                 if mask == 0:
                     continue
+                c += 1
+                if not fill:
+                    continue
                 if acc[i] < acc[j]:
                     rea[r] = i
                     reb[r] = j
@@ -139,7 +108,44 @@ def fill_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, row_ptr, part, n_
                 rmask[r] = mask
                 rcrowd[r] = min(255, max(dens[i, first], dens[j, first]))
                 r += 1
-    return rea, reb, rmask, rcrowd
+        counts[o - o_lo] = c
+    return counts
+
+
+@njit(cache=True, nogil=True)
+def _no_rows():
+    z = np.zeros(0, dtype=np.int32)
+    return (z, z.copy(), np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.uint8))
+
+
+@njit(cache=True, nogil=True)
+def count_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, part, n_parts):
+    """Raw co-action rows per object for objects ``o_lo:o_hi`` (before de-duplication),
+    counting only pairs of partition ``part`` of ``n_parts``."""
+    no_ptr = np.zeros(1, dtype=np.int64)
+    return _walk(
+        obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, part, n_parts, no_ptr, _no_rows(), False
+    )
+
+
+@njit(cache=True, nogil=True)
+def fill_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, row_ptr, part, n_parts):
+    """Write raw rows for objects ``o_lo:o_hi``; ``row_ptr`` from :func:`count_pairs`.
+
+    Returns ``(ea, eb, mask, crowd)``: ``ea``/``eb`` are the event indices of the lower
+    and the higher account code, ``mask`` has bit ``w`` set when the row co-acts in
+    window ``w``, and ``crowd`` is the larger density of the two events at the tightest
+    matching window (at most 255).
+    """
+    m = row_ptr[-1]
+    out = (
+        np.empty(m, dtype=np.int32),
+        np.empty(m, dtype=np.int32),
+        np.empty(m, dtype=np.uint8),
+        np.empty(m, dtype=np.uint8),
+    )
+    _walk(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, part, n_parts, row_ptr, out, True)
+    return out
 
 
 @njit(cache=True, nogil=True)
