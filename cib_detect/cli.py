@@ -42,7 +42,9 @@ def _params(**kw: Any) -> DetectParams:
         return DetectParams(**{k: v for k, v in kw.items() if v is not None})
     except ValidationError as exc:
         for e in exc.errors():
-            err.print(f"[bold red]error[/]: --{'-'.join(str(x) for x in e['loc'])}: {e['msg']}")
+            name = "-".join(str(x) for x in e["loc"]).replace("_", "-")
+            name = {"windows": "window"}.get(name, name)
+            err.print(f"[bold red]error[/]: --{name}: {e['msg']}")
         raise typer.Exit(code=2) from None
 
 
