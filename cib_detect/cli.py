@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +18,7 @@ from rich.table import Table
 
 from cib_detect import __version__
 from cib_detect.cli_neo4j import neo4j_app
+from cib_detect.cli_store import ingest, query, schema_app
 from cib_detect.config import DEFAULT_WINDOWS, DetectParams
 from cib_detect.errors import CibError
 from cib_detect.model import Cluster
@@ -26,6 +29,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(neo4j_app, name="neo4j", help="Install, start, stop and check the local Neo4j.")
+app.add_typer(schema_app, name="schema", help="Apply the Neo4j constraints and indexes.")
+app.command()(ingest)
+app.command()(query)
 err = Console(stderr=True)
 out = Console()
 
@@ -48,6 +54,13 @@ def _params(**kw: Any) -> DetectParams:
         raise typer.Exit(code=2) from None
 
 
+def _preload_kernels() -> None:
+    from cib_detect.detect.warm import warm_up
+
+    with contextlib.suppress(Exception):  # a failed preload only costs time later
+        warm_up()
+
+
 def _print_clusters(clusters: list[Cluster], top: int) -> None:
     table = Table(title=f"Top {min(top, len(clusters))} of {len(clusters)} clusters")
     for col in ("rank", "score", "size", "signals", "sub-scores", "members"):
@@ -63,7 +76,13 @@ def _print_clusters(clusters: list[Cluster], top: int) -> None:
 
 @app.command()
 def detect(
-    input: Annotated[Path, typer.Argument(help="Events file: .csv, .jsonl or .parquet.")],
+    input: Annotated[
+        str | None,
+        typer.Argument(
+            help="Events file: .csv, .jsonl or .parquet. With --from-neo4j: the Neo4j URI "
+            "(optional, default CIB_NEO4J__URI)."
+        ),
+    ] = None,
     out_path: Annotated[
         Path, typer.Option("--out", "-o", help="Where to write clusters.json.")
     ] = Path("clusters.json"),
@@ -91,8 +110,24 @@ def detect(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a JSON summary on stdout.")
     ] = False,
+    from_neo4j: Annotated[
+        bool,
+        typer.Option(
+            "--from-neo4j",
+            help="Read the events from Neo4j, write the run back there (INPUT: the URI).",
+        ),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(help="With --from-neo4j: events at or after T (ISO-8601 or epoch)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="With --from-neo4j: events before T (ISO-8601 or epoch)."),
+    ] = None,
 ) -> None:
-    """Detect coordinated clusters in an events file and write ranked clusters with evidence."""
+    """Detect coordinated clusters in an events file (or the events stored in Neo4j) and
+    write ranked clusters with evidence."""
     from cib_detect.detect import run_detection
     from cib_detect.io import read_events
     from cib_detect.report.json_out import write_clusters_json
@@ -105,7 +140,26 @@ def detect(
         min_episodes=min_episodes,
         text=text,
     )
+    if from_neo4j:
+        from cib_detect.cli_store import detect_from_neo4j
+
+        if fmt is not None or strict:
+            err.print("[bold red]error[/]: --format and --strict apply to files, not --from-neo4j")
+            raise typer.Exit(code=2)
+        detect_from_neo4j(
+            input, since=since, until=until, params=params, out_path=out_path, top=top,
+            as_json=as_json, print_clusters=_print_clusters,
+        )  # fmt: skip
+        return
+    if input is None:
+        err.print("[bold red]error[/]: missing INPUT (an events file), or use --from-neo4j")
+        raise typer.Exit(code=2)
+    if since is not None or until is not None:
+        err.print("[bold red]error[/]: --since/--until need --from-neo4j")
+        raise typer.Exit(code=2)
     t0 = time.perf_counter()
+    # load the compiled kernels from Numba's cache while the file is being read
+    threading.Thread(target=_preload_kernels, name="cib-preload", daemon=True).start()
     try:
         with Progress(
             TextColumn("{task.description:<14}"),
@@ -116,7 +170,7 @@ def detect(
             disable=not err.is_terminal,
         ) as bar:
             task = bar.add_task("read", total=1.0)
-            events, info = read_events(input, fmt=fmt, strict=strict, keep_event_ids=False)
+            events, info = read_events(Path(input), fmt=fmt, strict=strict, keep_event_ids=False)
             t_read = time.perf_counter() - t0
 
             def progress(stage: str, frac: float) -> None:

@@ -162,13 +162,18 @@ def _chunk_rows(
     dens: npt.NDArray[np.int32],
     part: int,
     n_parts: int,
+    known_counts: dict[int, I64] | None = None,
 ) -> list[np.ndarray]:
     """Rows of objects ``lo:hi`` for pair partition ``part``, one per (pair, object).
 
-    The kernels release the GIL, so chunks can run on several threads.
+    The kernels release the GIL, so chunks can run on several threads. With a single
+    partition the per-object counts of the sizing pass are reused (``known_counts``).
     """
     args = (objects.obj_ptr, objects.acc, objects.ts, wins, dens, caps, lo, hi)
-    counts = coaction.count_pairs(*args, part, n_parts)
+    if known_counts is not None and n_parts == 1 and lo in known_counts:
+        counts = known_counts[lo]
+    else:
+        counts = coaction.count_pairs(*args, part, n_parts)
     row_ptr = np.zeros(hi - lo + 1, dtype=np.int64)
     np.cumsum(counts, out=row_ptr[1:])
     rows = coaction.fill_pairs(*args, row_ptr, part, n_parts)
@@ -188,12 +193,11 @@ def _map_chunks(
 
 def _count_raw(
     lo: int, hi: int, objects: ObjectEvents, wins: I64, caps: I64, dens: npt.NDArray[np.int32]
-) -> int:
-    return int(
-        coaction.count_pairs(
-            objects.obj_ptr, objects.acc, objects.ts, wins, dens, caps, lo, hi, 0, 1
-        ).sum()
+) -> I64:
+    counts: I64 = coaction.count_pairs(
+        objects.obj_ptr, objects.acc, objects.ts, wins, dens, caps, lo, hi, 0, 1
     )
+    return counts
 
 
 def _enumerate(
@@ -205,6 +209,7 @@ def _enumerate(
     part: int,
     n_parts: int,
     pool: Executor | None,
+    known_counts: dict[int, I64] | None = None,
 ) -> tuple[I32, I32, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
     """Co-action rows of one pair partition, one per (pair, object): (ea, eb, mask, crowd).
 
@@ -212,7 +217,14 @@ def _enumerate(
     joined in chunk order, so the output never depends on timing.
     """
     fn = functools.partial(
-        _chunk_rows, objects=objects, wins=wins, caps=caps, dens=dens, part=part, n_parts=n_parts
+        _chunk_rows,
+        objects=objects,
+        wins=wins,
+        caps=caps,
+        dens=dens,
+        part=part,
+        n_parts=n_parts,
+        known_counts=known_counts,
     )
     parts = _map_chunks(pool, fn, chunks)
     out: list[np.ndarray] = []
@@ -281,14 +293,18 @@ def _candidate_rows(
     dens = coaction.crowd_density(objects.obj_ptr, objects.ts, wins)
     chunks = _chunks(objects.obj_ptr, CHUNK_EVENTS)
     count = functools.partial(_count_raw, objects=objects, wins=wins, caps=caps, dens=dens)
-    raw = sum(_map_chunks(pool, count, chunks))
+    chunk_counts = _map_chunks(pool, count, chunks)
+    raw = int(sum(int(c.sum()) for c in chunk_counts))
+    known = {lo: c for (lo, _), c in zip(chunks, chunk_counts, strict=True)}
     n_parts = max(1, -(-raw // ROW_BUDGET))
     kept: list[list[np.ndarray]] = []
     sizes: list[I64] = []
     per_window = np.zeros(n_w, dtype=np.int64)
     n_pairs = 0
     for part in range(n_parts):
-        rea, reb, rmask, rcrowd = _enumerate(objects, wins, caps, dens, chunks, part, n_parts, pool)
+        rea, reb, rmask, rcrowd = _enumerate(
+            objects, wins, caps, dens, chunks, part, n_parts, pool, known
+        )
         rows, run_len, pw, n_p = _select(rea, reb, rmask, objects, n_w, min_rows, pool)
         kept.append([x[rows] for x in (rea, reb, rmask, rcrowd)])
         sizes.append(run_len)
@@ -313,6 +329,24 @@ def _candidate_rows(
         cols = [c[idx] for c in cols]
         np.cumsum(new_size, out=ptr[1:])
     return (cols[0], cols[1], cols[2], cols[3]), ptr, per_window, n_pairs
+
+
+def _expected(
+    a: I32, b: I32, objects: ObjectEvents, q: F64, pool: Executor | None
+) -> tuple[F64, I32]:
+    """Expected co-acted objects per pair (and shared objects), halves on two threads."""
+
+    def run(lo: int, hi: int) -> tuple[F64, I32]:
+        return stats.expected_coactions(  # type: ignore[no-any-return]
+            a[lo:hi], b[lo:hi], objects.acc_ptr, objects.acc_obj, objects.acc_cnt, q
+        )
+
+    if pool is None or a.size < 10_000:
+        return run(0, a.size)
+    mid = a.size // 2
+    first, second = pool.submit(run, 0, mid), pool.submit(run, mid, a.size)
+    (l1, s1), (l2, s2) = first.result(), second.result()
+    return np.concatenate((l1, l2)), np.concatenate((s1, s2))
 
 
 def pair_signal(
@@ -352,9 +386,7 @@ def pair_signal(
     shared = np.zeros(pair_a.shape[0], dtype=np.int32)
     log10_p = np.zeros((pair_a.shape[0], n_w), dtype=np.float64)
     if cand.size:
-        lam, sh = stats.expected_coactions(
-            pair_a[cand], pair_b[cand], objects.acc_ptr, objects.acc_obj, objects.acc_cnt, q
-        )
+        lam, sh = _expected(pair_a[cand], pair_b[cand], objects, q, pool)
         expected[cand] = lam
         shared[cand] = sh
         for w in range(n_w):

@@ -6,9 +6,10 @@ ISO-8601 UTC strings with milliseconds, floats are rounded, keys keep a fixed or
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
-from datetime import UTC, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,21 @@ from cib_detect import __version__
 from cib_detect.config import DetectParams
 from cib_detect.model import Cluster, DetectionResult, Evidence, InputInfo
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+@functools.lru_cache(maxsize=8192)
+def _day(days: int) -> str:
+    return date.fromordinal(_EPOCH_ORDINAL + days).isoformat()
+
 
 def iso(ms: int) -> str:
-    dt = datetime.fromtimestamp(ms / 1000.0, tz=UTC)
-    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Epoch milliseconds as ISO-8601 UTC with milliseconds, e.g. 2026-01-02T03:04:05.006Z."""
+    secs, frac = divmod(int(ms), 1000)
+    days, rem = divmod(secs, 86400)
+    hh, rem = divmod(rem, 3600)
+    mm, ss = divmod(rem, 60)
+    return f"{_day(days)}T{hh:02d}:{mm:02d}:{ss:02d}.{frac:03d}Z"
 
 
 def _evidence(e: Evidence) -> dict[str, Any]:
