@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint typecheck pytest neo4j-start neo4j-stop bench clean
+.PHONY: demo test test-deps install lint typecheck pytest neo4j-start neo4j-stop bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,9 +36,17 @@ neo4j-stop: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
+# Debian's Chromium for the report's browser tests (installed when running as root,
+# as CI does; elsewhere the browser tests are skipped when it is missing).
+test-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not found: the report's browser tests will be skipped"; fi; }
+
 # The test command (README and .ci/run): installs, starts the local Neo4j, runs
 # lint, types and the whole suite, and stops Neo4j again whatever the outcome.
-test: $(STAMP)
+test: $(STAMP) test-deps
 	$(MAKE) lint typecheck
 	$(BIN)/cib-detect neo4j start
 	$(BIN)/pytest -q; status=$$?; $(BIN)/cib-detect neo4j stop; exit $$status

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from cib_detect import __version__
 from cib_detect.cli_neo4j import neo4j_app
+from cib_detect.cli_report import export, report
 from cib_detect.cli_store import ingest, query, schema_app
 from cib_detect.config import DEFAULT_WINDOWS, DetectParams
 from cib_detect.errors import CibError
@@ -29,6 +30,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(neo4j_app, name="neo4j", help="Install, start, stop and check the local Neo4j.")
+app.command()(report)
+app.command()(export)
 app.add_typer(schema_app, name="schema", help="Apply the Neo4j constraints and indexes.")
 app.command()(ingest)
 app.command()(query)
@@ -146,6 +149,8 @@ def detect(
         if fmt is not None or strict:
             err.print("[bold red]error[/]: --format and --strict apply to files, not --from-neo4j")
             raise typer.Exit(code=2)
+        # load the compiled kernels from Numba's cache while the events are exported
+        threading.Thread(target=_preload_kernels, name="cib-preload", daemon=True).start()
         detect_from_neo4j(
             input, since=since, until=until, params=params, out_path=out_path, top=top,
             as_json=as_json, print_clusters=_print_clusters,
