@@ -1,0 +1,276 @@
+"""Every Cypher statement cib-detect runs, in one place.
+
+Two kinds of Cypher live here:
+
+* files under ``cypher/`` (repository root, or ``cib_detect/cypher`` inside a wheel):
+  ``schema/*.cypher`` (constraints and indexes, applied by ``cib-detect schema apply``) and
+  ``investigate/*.cypher`` (the investigator queries: the same files an analyst pastes
+  into Neo4j Browser are the ones the code runs);
+* the statements of the code paths below (ingest, export, run write-back, schema
+  inspection) as module constants.
+
+Rules (``shared/design.md``): values always travel as ``$parameters``, never as Cypher
+text; writes are ``UNWIND $rows``-style batches; no APOC. The graph model is documented in
+``cypher/README.md``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from cib_detect.errors import FailedPrecondition, NotFound
+
+# --------------------------------------------------------------------------- files
+
+
+def cypher_dir() -> Path:
+    """The ``cypher/`` directory: bundled in the wheel, or at the repository root."""
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[1] / "cypher", here.parents[2] / "cypher"):
+        if (candidate / "schema").is_dir() and (candidate / "investigate").is_dir():
+            return candidate
+    raise FailedPrecondition(
+        f"the cypher/ directory was not found next to {here.parents[1]} nor at the "
+        "repository root; reinstall cib-detect"
+    )
+
+
+_STATEMENT_END = re.compile(r";[ \t]*(?://[^\n]*)?$", re.MULTILINE)
+
+
+def strip_comments(text: str) -> str:
+    """Drop ``//`` comment lines (whole lines only: ``//`` inside a string stays)."""
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
+
+
+def split_statements(text: str) -> list[str]:
+    """Statements of a ``.cypher`` file: comment lines dropped, split at a ``;`` that
+    ends a line. A file with a single statement may omit the final ``;``."""
+    body = strip_comments(text)
+    parts = _STATEMENT_END.split(body)
+    return [p.strip() for p in parts if p.strip()]
+
+
+@dataclass(frozen=True)
+class CypherFile:
+    """One ``.cypher`` file: its name (file stem), path, full text and statements."""
+
+    name: str
+    path: Path
+    text: str
+    statements: tuple[str, ...]
+
+    @property
+    def statement(self) -> str:
+        """The single statement of a query file."""
+        if len(self.statements) != 1:
+            raise FailedPrecondition(
+                f"{self.path} holds {len(self.statements)} statements; a query file holds one"
+            )
+        return self.statements[0]
+
+
+def _load(path: Path) -> CypherFile:
+    text = path.read_text(encoding="utf-8")
+    return CypherFile(path.stem, path, text, tuple(split_statements(text)))
+
+
+@functools.cache
+def _folder(kind: str) -> tuple[CypherFile, ...]:
+    folder = cypher_dir() / kind
+    return tuple(_load(p) for p in sorted(folder.glob("*.cypher")))
+
+
+def schema_files() -> tuple[CypherFile, ...]:
+    """``cypher/schema/*.cypher`` in file-name order."""
+    return _folder("schema")
+
+
+def investigate_files() -> tuple[CypherFile, ...]:
+    """``cypher/investigate/*.cypher`` in file-name order."""
+    return _folder("investigate")
+
+
+def investigate_file(name: str) -> CypherFile:
+    """One investigator query by file name (with or without ``.cypher``)."""
+    stem = name.removesuffix(".cypher")
+    for f in investigate_files():
+        if f.name == stem:
+            return f
+    known = ", ".join(f.name for f in investigate_files())
+    raise NotFound(f"no investigator query named {name!r}; known: {known}")
+
+
+# --------------------------------------------------------------------------- schema
+
+PING = "RETURN 1 AS ok"
+
+SHOW_CONSTRAINTS = "SHOW CONSTRAINTS YIELD name, type, entityType, labelsOrTypes, properties"
+SHOW_INDEXES = "SHOW INDEXES YIELD name, type, entityType, labelsOrTypes, properties, state"
+AWAIT_INDEXES = "CALL db.awaitIndexes($timeout_s)"
+
+# --------------------------------------------------------------------------- ingest
+
+#: The counts a committed batch recorded (the batch ran before: ambiguous commit).
+INGEST_FIND_BATCH = """
+MATCH (b:IngestBatch {token: $token})
+RETURN b.new AS new, b.duplicate AS duplicate
+"""
+
+#: Which of a batch's event ids are stored already (a read: no locks are taken, so a
+#: concurrent writer of the same id makes the create below fail on the constraint, and
+#: the batch is re-run).
+INGEST_CHECK = """
+UNWIND $ids AS eventId
+MATCH ()-[e:ACTED {eventId: eventId}]->()
+RETURN collect(eventId) AS stored
+"""
+
+#: Creates one batch of new events, given as columns: ``$accounts``/``$targets`` are the
+#: batch's distinct keys, ``$ai``/``$ti`` index them per event, ``$act`` indexes
+#: ``$actions``. Returns how many events were created.
+INGEST_EVENTS = """
+UNWIND $accounts AS accountId
+MERGE (a:Account {accountId: accountId})
+WITH collect(a) AS accounts
+UNWIND $targets AS targetId
+MERGE (t:Target {targetId: targetId})
+WITH accounts, collect(t) AS targets
+UNWIND range(0, size($ids) - 1) AS i
+WITH accounts[$ai[i]] AS a, targets[$ti[i]] AS t, i
+CREATE (a)-[:ACTED {eventId: $ids[i], action: $actions[$act[i]], ts: $ts[i], text: $text[i]}]->(t)
+RETURN count(*) AS created
+"""
+
+#: Written in the same transaction as the events: its presence proves the batch committed.
+INGEST_MARK_BATCH = """
+CREATE (:IngestBatch {token: $token, createdAt: timestamp(), source: $source,
+                      events: $events, new: $new, duplicate: $duplicate})
+"""
+
+STORE_COUNTS = """
+CALL () { MATCH (a:Account) RETURN count(a) AS accounts }
+CALL () { MATCH (t:Target) RETURN count(t) AS targets }
+CALL () { MATCH ()-[e:ACTED]->() RETURN count(e) AS events }
+RETURN accounts, targets, events
+"""
+
+# --------------------------------------------------------------------------- export
+
+#: One page of account keys (keyset pagination) with their numbers of events.
+EXPORT_ACCOUNT_KEYS = """
+MATCH (a:Account)
+WHERE a.accountId > $after
+WITH a ORDER BY a.accountId
+LIMIT $limit
+RETURN collect(a.accountId) AS accounts, collect(COUNT { (a)-[:ACTED]->() }) AS degrees
+"""
+
+_EXPORT_EVENTS = """
+UNWIND range(0, size($accounts) - 1) AS i
+MATCH (a:Account {{accountId: $accounts[i]}})-[e:ACTED]->(t:Target)
+WHERE e.ts >= $since AND e.ts < $until
+RETURN collect(i) AS account, collect(t.targetId) AS target, collect(e.action) AS action,
+       collect(e.ts) AS ts, collect(e.text) AS text, collect(e.text IS NOT NULL) AS hasText{ids}
+"""
+
+#: The events of one page of accounts as one record of parallel lists (``text`` holds the
+#: non-null texts only, ``hasText`` says which events they belong to).
+EXPORT_EVENTS = _EXPORT_EVENTS.format(ids="")
+EXPORT_EVENTS_WITH_IDS = _EXPORT_EVENTS.format(ids=",\n       collect(e.eventId) AS eventId")
+
+# --------------------------------------------------------------------------- runs
+
+RUN_CREATE = """
+MERGE (r:DetectionRun {runId: $runId})
+ON CREATE SET r += {status: 'writing', createdAt: $createdAt, params: $params,
+                    since: $since, until: $until, source: $source, version: $version,
+                    events: $events, batches: []}
+RETURN count(r) AS created
+"""
+
+#: First statement of every write-back batch: records the batch's key on the run, in the
+#: same transaction as the batch's rows. ``done`` = the batch committed before (its
+#: re-run after an ambiguous commit must write nothing); ``writing`` = false when the run
+#: is complete or failed already.
+RUN_CLAIM_BATCH = """
+MATCH (r:DetectionRun {runId: $runId})
+WITH r, r.status = 'writing' AS writing, $batch IN r.batches AS done
+FOREACH (_ IN CASE WHEN writing AND NOT done THEN [1] ELSE [] END |
+  SET r.batches = r.batches + $batch)
+RETURN writing, done
+"""
+
+#: Clusters with their members (plain CREATE: the batch claim makes re-runs safe).
+RUN_WRITE_CLUSTERS = """
+UNWIND $rows AS row
+CREATE (c:Cluster {key: row.key})
+SET c += row.props
+WITH c, row
+UNWIND row.members AS accountId
+MERGE (a:Account {accountId: accountId})
+CREATE (a)-[m:MEMBER_OF {runId: $runId}]->(c)
+RETURN count(m) AS written
+"""
+
+RUN_WRITE_TOP_TARGETS = """
+UNWIND $rows AS row
+MATCH (c:Cluster {key: row.key})
+MERGE (t:Target {targetId: row.target})
+CREATE (c)-[x:TOP_TARGET {runId: $runId}]->(t)
+SET x += row.props
+RETURN count(x) AS written
+"""
+
+RUN_WRITE_EVIDENCE = """
+UNWIND $rows AS row
+MERGE (a:Account {accountId: row.a})
+MERGE (b:Account {accountId: row.b})
+CREATE (a)-[e:COORDINATED {runId: $runId, clusterId: row.clusterId, signal: row.signal,
+                           window: row.window}]->(b)
+SET e += row.props
+RETURN count(e) AS written
+"""
+
+#: The last transaction of a write-back: checks that everything is there, then flips the
+#: status. Returns no row when the run is not 'writing' or its clusters are incomplete.
+RUN_COMPLETE = """
+MATCH (r:DetectionRun {runId: $runId})
+WHERE r.status = 'writing'
+CALL (r) {
+  OPTIONAL MATCH (c:Cluster {runId: r.runId})
+  RETURN count(c) AS clusters
+}
+CALL (r) {
+  OPTIONAL MATCH ()-[e:COORDINATED {runId: r.runId}]->()
+  RETURN count(e) AS edges
+}
+WITH r, clusters, edges
+WHERE clusters = $clusters AND edges = $edges
+SET r.status = 'complete', r.completedAt = $completedAt, r.counts = $counts,
+    r.stats = $stats, r.clusters = clusters, r.evidenceEdges = edges,
+    r.memberships = $memberships
+RETURN count(r) AS completed
+"""
+
+RUN_FAIL = """
+MATCH (r:DetectionRun {runId: $runId})
+WHERE r.status = 'writing'
+SET r.status = 'failed', r.failedAt = $failedAt, r.error = $error
+RETURN count(r) AS failed
+"""
+
+RUN_GET = """
+MATCH (r:DetectionRun {runId: $runId})
+RETURN r {.*} AS run
+"""
+
+RUN_LATEST_COMPLETE = """
+MATCH (r:DetectionRun {status: 'complete'})
+RETURN r {.*} AS run
+ORDER BY r.createdAt DESC, r.runId DESC
+LIMIT 1
+"""
