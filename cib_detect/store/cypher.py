@@ -274,3 +274,31 @@ RETURN r {.*} AS run
 ORDER BY r.createdAt DESC, r.runId DESC
 LIMIT 1
 """
+
+# --------------------------------------------------------------------------- run document
+
+#: A run's clusters in rank order, each with its members and top targets (in rank order).
+#: The sub-scores are the flat ``score<SubScore>`` properties of ``cluster``.
+RUN_DOCUMENT_CLUSTERS = """
+MATCH (c:Cluster {runId: $runId})
+CALL (c) {
+  MATCH (m:Account)-[:MEMBER_OF {runId: $runId}]->(c)
+  RETURN collect(m.accountId) AS members
+}
+CALL (c) {
+  OPTIONAL MATCH (c)-[x:TOP_TARGET {runId: $runId}]->(t:Target)
+  WITH x, t ORDER BY x.rank
+  RETURN collect(CASE WHEN t IS NULL THEN null ELSE
+           {target: t.targetId, accounts: x.accounts, popularity: x.popularity,
+            firstTs: x.firstTs, lastTs: x.lastTs} END) AS topTargets
+}
+RETURN c {.*} AS cluster, members, topTargets
+ORDER BY c.rank, c.clusterId
+"""
+
+#: Every evidence edge of a run (through the ``COORDINATED.runId`` index: one pass over
+#: the run's edges, grouped by ``clusterId`` by the caller).
+RUN_DOCUMENT_EVIDENCE = """
+MATCH (a:Account)-[e:COORDINATED {runId: $runId}]->(b:Account)
+RETURN a.accountId AS a, b.accountId AS b, e {.*} AS edge
+"""
