@@ -18,6 +18,7 @@ from rich.table import Table
 
 from cib_detect import __version__
 from cib_detect.cli_neo4j import neo4j_app
+from cib_detect.cli_network import network
 from cib_detect.cli_report import export, report
 from cib_detect.cli_store import ingest, query, schema_app
 from cib_detect.config import DEFAULT_WINDOWS, DetectParams
@@ -32,6 +33,7 @@ app = typer.Typer(
 app.add_typer(neo4j_app, name="neo4j", help="Install, start, stop and check the local Neo4j.")
 app.command()(report)
 app.command()(export)
+app.command("network")(network)
 app.add_typer(schema_app, name="schema", help="Apply the Neo4j constraints and indexes.")
 app.command()(ingest)
 app.command()(query)
