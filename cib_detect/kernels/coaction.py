@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from cib_detect.kernels.sorting import counting_order
+
 
 @njit(cache=True, nogil=True)
 def crowd_density(obj_ptr, ts, wins):
@@ -427,18 +429,7 @@ def group_by_object(obj, ts, acc, n_obj):
     Returns ``(order, obj_ptr)``. Linear time for time-ordered input; the result does
     not depend on the input order except among fully identical (object, time, account).
     """
-    n = obj.shape[0]
-    obj_ptr = np.zeros(n_obj + 1, dtype=np.int64)
-    for i in range(n):
-        obj_ptr[obj[i] + 1] += 1
-    for o in range(n_obj):
-        obj_ptr[o + 1] += obj_ptr[o]
-    fill = obj_ptr[:-1].copy()
-    order = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        o = obj[i]
-        order[fill[o]] = i
-        fill[o] += 1
+    order, obj_ptr = counting_order(obj, n_obj)
     for o in range(n_obj):
         s = obj_ptr[o]
         e = obj_ptr[o + 1]
@@ -508,17 +499,7 @@ def cap_per_account(obj_ptr, acc, cap, n_accounts):
                 trip_cnt[slot[a]] = min(seen[a], cap)
                 seen[a] = 0
     # stable counting sort of the (object-ordered) triples by account
-    acc_ptr = np.zeros(n_accounts + 1, dtype=np.int64)
-    for k in range(t):
-        acc_ptr[trip_acc[k] + 1] += 1
-    for a in range(n_accounts):
-        acc_ptr[a + 1] += acc_ptr[a]
-    fill = acc_ptr[:-1].copy()
-    acc_obj = np.empty(t, dtype=np.int32)
-    acc_cnt = np.empty(t, dtype=np.int32)
-    for k in range(t):
-        a = trip_acc[k]
-        acc_obj[fill[a]] = trip_obj[k]
-        acc_cnt[fill[a]] = trip_cnt[k]
-        fill[a] += 1
+    by_acc, acc_ptr = counting_order(trip_acc[:t], n_accounts)
+    acc_obj = trip_obj[by_acc]
+    acc_cnt = trip_cnt[by_acc]
     return keep, repeated, acc_ptr, acc_obj, acc_cnt

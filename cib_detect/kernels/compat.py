@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from cib_detect.kernels.sorting import counting_order
+
 #: ``sim_mode`` of :func:`directed_weights`.
 SIM_NONE = 0
 SIM_PLAIN = 1  # Jaccard similarity; the caller guarantees no empty token set is compared
@@ -35,18 +37,7 @@ def sort_by_object_time(obj, ts, n_obj):
     ``ts`` is float64 without NaN. A counting sort by object, then a merge sort inside
     each object whose rows are not already in time order.
     """
-    n = obj.shape[0]
-    obj_ptr = np.zeros(n_obj + 1, dtype=np.int64)
-    for i in range(n):
-        obj_ptr[obj[i] + 1] += 1
-    for o in range(n_obj):
-        obj_ptr[o + 1] += obj_ptr[o]
-    fill = obj_ptr[:-1].copy()
-    order = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        o = obj[i]
-        order[fill[o]] = i
-        fill[o] += 1
+    order, obj_ptr = counting_order(obj, n_obj)
     for o in range(n_obj):
         s = obj_ptr[o]
         e = obj_ptr[o + 1]
@@ -104,17 +95,7 @@ def group_by_user_message(user, msg, n_users, by_message):
     Without ``by_message`` every row is its own group (each row is a distinct message).
     """
     n = user.shape[0]
-    ptr = np.zeros(n_users + 1, dtype=np.int64)
-    for i in range(n):
-        ptr[user[i] + 1] += 1
-    for u in range(n_users):
-        ptr[u + 1] += ptr[u]
-    fill = ptr[:-1].copy()
-    rows = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        u = user[i]
-        rows[fill[u]] = i
-        fill[u] += 1
+    rows, ptr = counting_order(user, n_users)
     if not by_message:
         grp_ptr = np.arange(n + 1).astype(np.int64)
         return grp_ptr, rows

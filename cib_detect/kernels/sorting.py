@@ -1,0 +1,28 @@
+"""Shared sorting kernels."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def counting_order(keys, n_keys):
+    """Stable counting sort of rows by integer ``keys`` in ``[0, n_keys)``.
+
+    Returns ``(order, ptr)``: ``order[ptr[k]:ptr[k+1]]`` are the rows with key ``k`` in
+    their original order.
+    """
+    n = keys.shape[0]
+    ptr = np.zeros(n_keys + 1, dtype=np.int64)
+    for i in range(n):
+        ptr[keys[i] + 1] += 1
+    for k in range(n_keys):
+        ptr[k + 1] += ptr[k]
+    fill = ptr[:-1].copy()
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        k = keys[i]
+        order[fill[k]] = i
+        fill[k] += 1
+    return order, ptr
