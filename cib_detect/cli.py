@@ -13,12 +13,12 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cib_detect import __version__
 from cib_detect.cli_neo4j import neo4j_app
 from cib_detect.cli_network import network
+from cib_detect.cli_progress import stage_bar
 from cib_detect.cli_report import export, report
 from cib_detect.cli_store import ingest, query, schema_app
 from cib_detect.config import DEFAULT_WINDOWS, DetectParams
@@ -168,14 +168,7 @@ def detect(
     # load the compiled kernels from Numba's cache while the file is being read
     threading.Thread(target=_preload_kernels, name="cib-preload", daemon=True).start()
     try:
-        with Progress(
-            TextColumn("{task.description:<14}"),
-            BarColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-        ) as bar:
+        with stage_bar(err) as bar:
             task = bar.add_task("read", total=1.0)
             events, info = read_events(Path(input), fmt=fmt, strict=strict, keep_event_ids=False)
             t_read = time.perf_counter() - t0

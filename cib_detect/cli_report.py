@@ -16,8 +16,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cib_detect.cli_progress import stage_bar
 from cib_detect.errors import CibError, InvalidInput
 
 err = Console(stderr=True)
@@ -146,15 +146,7 @@ def report(
                 )
             timelines = MemberTimelines(table)
         caps = Caps(max_clusters, max_evidence, max_examples, max_texts)
-        with Progress(
-            TextColumn("{task.description:<10}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-        ) as bar:
+        with stage_bar(err, counts=True, label_width=10) as bar:
             task = bar.add_task("clusters", total=min(max_clusters, len(doc["clusters"])))
 
             def progress(done: int, total: int) -> None:

@@ -9,31 +9,22 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
+from cib_detect.cli_progress import stage_bar
 from cib_detect.config import DetectParams, load_settings
 from cib_detect.errors import CibError, InvalidInput
-from cib_detect.model import Cluster, DetectionResult, InputInfo
+from cib_detect.model import Cluster, InputInfo
+from cib_detect.report.json_out import iso, write_clusters_json
 
 err = Console(stderr=True)
 out = Console()
@@ -68,15 +59,7 @@ def _emit(doc: dict[str, Any]) -> None:
 @contextmanager
 def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar on stderr (only on a terminal); yields ``update(done, total)``."""
-    with Progress(
-        TextColumn("{task.description:<10}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as bar:
+    with stage_bar(err, counts=True, label_width=10) as bar:
         task = bar.add_task(label, total=None)
 
         def update(done: int, total: int) -> None:
@@ -251,39 +234,7 @@ def parse_time_option(value: str | None, option: str) -> int | None:
 
 
 def _iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return (
-        datetime.fromtimestamp(ms / 1000.0, tz=UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
-
-
-def write_clusters_json_with_run(
-    result: DetectionResult,
-    params: DetectParams,
-    info: InputInfo,
-    path: Path,
-    extra: dict[str, Any],
-) -> None:
-    """``clusters.json`` exactly as ``detect`` writes it, with ``extra`` keys (the run id
-    and the Neo4j source) added to the ``run`` record."""
-    from cib_detect.report.json_out import cluster_record, run_record
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            record = {**run_record(result, params, info), **extra}
-            fh.write(b'{"run":' + orjson.dumps(record) + b',\n"clusters":[')
-            for i, c in enumerate(result.clusters):
-                fh.write((b"\n" if i == 0 else b",\n") + orjson.dumps(cluster_record(c)))
-            fh.write(b"\n]}\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return None if ms is None else iso(ms)
 
 
 def detect_from_neo4j(
@@ -311,14 +262,7 @@ def detect_from_neo4j(
             source = {"kind": "neo4j", "uri": store.uri, "database": store.database,
                       "since": _iso(since_ms), "until": _iso(until_ms),
                       "since_ms": since_ms, "until_ms": until_ms}  # fmt: skip
-            with Progress(
-                TextColumn("{task.description:<14}"),
-                BarColumn(),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-                disable=not err.is_terminal,
-            ) as bar:
+            with stage_bar(err) as bar:
                 task = bar.add_task("export", total=1.0)
                 ensure_schema(store)
                 events, export = export_events(
@@ -347,7 +291,7 @@ def detect_from_neo4j(
                 )  # fmt: skip
                 t_back = round(time.perf_counter() - t_w, 4)
                 t_j = time.perf_counter()
-                write_clusters_json_with_run(
+                write_clusters_json(
                     result, params, info, out_path, {"run_id": run.run_id, "source": source}
                 )
                 t_write = round(time.perf_counter() - t_j, 4)

@@ -122,15 +122,24 @@ def _dumps(obj: Any) -> bytes:
 
 
 def write_clusters_json(
-    result: DetectionResult, params: DetectParams, info: InputInfo | None, path: Path
+    result: DetectionResult,
+    params: DetectParams,
+    info: InputInfo | None,
+    path: Path,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """Write ``clusters.json`` atomically, one cluster per line, streaming cluster by
-    cluster so a large run never holds the whole document in memory."""
+    cluster so a large run never holds the whole document in memory. ``extra`` keys (a
+    stored run's id and source) are added to the ``run`` record."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(b'{"run":' + _dumps(run_record(result, params, info)) + b',\n"clusters":[')
+            fh.write(
+                b'{"run":'
+                + _dumps({**run_record(result, params, info), **(extra or {})})
+                + b',\n"clusters":['
+            )
             for i, c in enumerate(result.clusters):
                 fh.write((b"\n" if i == 0 else b",\n") + _dumps(cluster_record(c)))
             fh.write(b"\n]}\n")
