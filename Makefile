@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-deps install lint typecheck pytest neo4j-start neo4j-stop bench clean
+.PHONY: demo test test-deps install lint lint-proto typecheck pytest neo4j-start neo4j-stop bench clean proto
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,24 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/cib-detect detect examples/demo.parquet --out out/demo-clusters.json --top 10
 
-lint: $(STAMP)
-	$(BIN)/ruff check cib_detect tests benchmarks
-	$(BIN)/ruff format --check cib_detect tests benchmarks
+BUF_VERSION := 1.75.0
+BUF := .tools/node_modules/.bin/buf
+
+lint: $(STAMP) lint-proto
+	$(BIN)/ruff check cib_detect tests benchmarks proto
+	$(BIN)/ruff format --check cib_detect tests benchmarks proto
+
+# buf (from the npm registry) lints the API; the generated code must be fresh.
+$(BUF):
+	npm install --silent --no-fund --no-audit --prefix .tools @bufbuild/buf@$(BUF_VERSION)
+
+lint-proto: $(STAMP) $(BUF)
+	$(BUF) lint
+	$(BIN)/python proto/generate.py --check
+
+# Regenerate cib_detect/_proto after editing proto/cib/v1/*.proto.
+proto: $(STAMP)
+	$(BIN)/python proto/generate.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

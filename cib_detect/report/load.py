@@ -13,7 +13,7 @@ Sources:
   one cluster per line; that layout is read line by line (no second copy of a large file
   in memory), any other valid JSON layout is read whole.
 * :func:`load_run` — a run stored in Neo4j, through the loader named by
-  :data:`RUN_LOADER` (``cib_detect.store.runs.load_run_document``). Until the store
+  :data:`RUN_LOADER` (``cib_detect.store.run_read.load_run_document``). Until the store
   provides it, :func:`load_run` fails with a clear error; tests and embedders can plug a
   loader in with :func:`set_run_loader`.
 """
@@ -41,7 +41,7 @@ RunLoader = Callable[[str, str | None], Document]
 #: Where :func:`load_run` looks for the Neo4j loader: ``(module, function)``. The function
 #: takes ``(run_id, uri)`` (``uri`` None = the configured ``CIB_NEO4J__URI``) and returns
 #: the document dict; it raises ``NotFound`` for an unknown or incomplete run.
-RUN_LOADER: tuple[str, str] = ("cib_detect.store.runs", "load_run_document")
+RUN_LOADER: tuple[str, str] = ("cib_detect.store.run_read", "load_run_document")
 
 _plugged: RunLoader | None = None
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

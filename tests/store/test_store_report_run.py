@@ -15,7 +15,8 @@ from cib_detect.errors import FailedPrecondition, NotFound, Unavailable
 from cib_detect.report import load
 from cib_detect.store import cypher
 from cib_detect.store.graph_store import GraphStore
-from cib_detect.store.runs import _write_rows, load_run_document, new_run_id
+from cib_detect.store.run_read import load_run_document
+from cib_detect.store.runs import _write_rows, new_run_id
 
 pytestmark = pytest.mark.neo4j
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
