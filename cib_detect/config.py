@@ -7,11 +7,17 @@ environment (``CIB_NEO4J__BOLT_PORT=7688``) or a ``cib-detect.toml``/``.env`` fi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 DEFAULT_WINDOWS: tuple[int, ...] = (60, 600, 14400)
 
@@ -112,16 +118,76 @@ class Neo4jSettings(BaseModel):
     start_timeout_s: float = 180.0
 
 
+class ServiceSettings(BaseModel):
+    """The gRPC service (``cib-detect serve``)."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(50051, ge=0, le=65535, description="Port; 0 picks a free one.")
+    max_workers: int = Field(32, ge=1, description="Threads serving RPCs concurrently.")
+    max_batch_events: int = Field(1000, ge=1, le=10_000, description="Events per ingest batch.")
+    max_message_bytes: int = Field(16 * 1024 * 1024, description="Largest request or reply.")
+    instance: str = Field(
+        "",
+        description="Name of this service instance (default: host name and port). Runs it "
+        "left open when it stopped are marked failed when an instance of the same name starts.",
+    )
+    neo4j_retry_s: float = Field(
+        5.0, description="Driver budget for re-running a transaction; below RPC deadlines."
+    )
+    neo4j_acquire_s: float = Field(5.0, description="Waiting for a pooled Neo4j connection.")
+    neo4j_pool_size: int = Field(32, ge=1, description="Neo4j connections of the service.")
+    default_deadline_s: float = Field(
+        30.0, description="Time limit of a read RPC whose client set no deadline."
+    )
+    startup_poll_s: float = Field(1.0, description="Retry interval while Neo4j is not up.")
+    shutdown_grace_s: float = Field(
+        10.0, description="On SIGTERM: how long in-flight calls may take to finish."
+    )
+    ingest_workers: int = Field(2, ge=1, description="Writers for ingest done by a run's export.")
+
+
 class Settings(BaseSettings):
-    """Process settings: environment ``CIB_*`` (nested with ``__``) or ``.env``."""
+    """Process settings: environment ``CIB_*`` (nested with ``__``), ``.env``, or a TOML
+    file given by ``CIB_CONFIG`` or ``cib-detect serve --config``. Environment wins over
+    the file."""
 
     model_config = SettingsConfigDict(
         env_prefix="CIB_", env_nested_delimiter="__", env_file=".env", extra="ignore"
     )
 
     neo4j: Neo4jSettings = Neo4jSettings()
+    service: ServiceSettings = ServiceSettings()
     log_level: str = "INFO"
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources = [init_settings, env_settings, dotenv_settings]
+        config = os.environ.get("CIB_CONFIG")
+        if config:
+            path = Path(config)
+            if not path.is_file():
+                raise ValueError(f"CIB_CONFIG: no such file {path}")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return (*sources, file_secret_settings)
 
-def load_settings() -> Settings:
-    return Settings()
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """The process settings; ``config_file`` (TOML) is used as ``CIB_CONFIG`` would be."""
+    if config_file is None:
+        return Settings()
+    old = os.environ.get("CIB_CONFIG")
+    os.environ["CIB_CONFIG"] = str(config_file)
+    try:
+        return Settings()
+    finally:
+        if old is None:
+            del os.environ["CIB_CONFIG"]
+        else:
+            os.environ["CIB_CONFIG"] = old

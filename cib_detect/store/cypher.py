@@ -117,7 +117,7 @@ AWAIT_INDEXES = "CALL db.awaitIndexes($timeout_s)"
 #: The counts a committed batch recorded (the batch ran before: ambiguous commit).
 INGEST_FIND_BATCH = """
 MATCH (b:IngestBatch {token: $token})
-RETURN b.new AS new, b.duplicate AS duplicate
+RETURN b.new AS new, b.duplicate AS duplicate, b.duplicateRows AS duplicateRows
 """
 
 #: Which of a batch's event ids are stored already (a read: no locks are taken, so a
@@ -148,7 +148,8 @@ RETURN count(*) AS created
 #: Written in the same transaction as the events: its presence proves the batch committed.
 INGEST_MARK_BATCH = """
 CREATE (:IngestBatch {token: $token, createdAt: timestamp(), source: $source,
-                      events: $events, new: $new, duplicate: $duplicate})
+                      events: $events, new: $new, duplicate: $duplicate,
+                      duplicateRows: $duplicateRows})
 """
 
 STORE_COUNTS = """
@@ -184,12 +185,66 @@ EXPORT_EVENTS_WITH_IDS = _EXPORT_EVENTS.format(ids=",\n       collect(e.eventId)
 
 # --------------------------------------------------------------------------- runs
 
+#: Step 1 of a write-back: creates the run (or takes over one queued by the service,
+#: whose status is 'queued' or 'running') and marks it 'writing'. Re-running it after an
+#: ambiguous commit is harmless. Returns 0 when the run exists in another state
+#: (cancelled, failed, complete): nothing is written then.
 RUN_CREATE = """
 MERGE (r:DetectionRun {runId: $runId})
-ON CREATE SET r += {status: 'writing', createdAt: $createdAt, params: $params,
-                    since: $since, until: $until, source: $source, version: $version,
-                    events: $events, batches: []}
+ON CREATE SET r += {status: 'queued', createdAt: $createdAt, params: $params,
+                    since: $since, until: $until, source: $source, version: $version}
+WITH r
+WHERE r.status IN ['queued', 'running', 'writing']
+SET r.status = 'writing', r.stage = 'write-back', r.events = $events,
+    r.batches = coalesce(r.batches, [])
 RETURN count(r) AS created
+"""
+
+#: A run queued by the service (``StartDetection``): visible at once, before any work.
+RUN_QUEUE = """
+CREATE (r:DetectionRun {runId: $runId, status: 'queued', stage: 'queued', progress: 0.0,
+                        createdAt: $createdAt, params: $params, since: $since,
+                        until: $until, source: $source, version: $version, owner: $owner})
+RETURN r {.*} AS run
+"""
+
+#: The worker reports a stage of an open run; returns no row once the run was cancelled
+#: (or ended otherwise), which tells the worker to stop.
+RUN_STAGE = """
+MATCH (r:DetectionRun {runId: $runId})
+WHERE r.status IN ['queued', 'running', 'writing']
+SET r.status = CASE WHEN r.status = 'writing' THEN 'writing' ELSE 'running' END,
+    r.stage = $stage, r.progress = $progress, r.startedAt = coalesce(r.startedAt, $now)
+RETURN r.status AS status
+"""
+
+#: Cancels an open run; returns the run as it is now either way (no row: unknown run).
+RUN_CANCEL = """
+MATCH (r:DetectionRun {runId: $runId})
+WITH r, r.status IN ['queued', 'running', 'writing'] AS open
+FOREACH (_ IN CASE WHEN open THEN [1] ELSE [] END |
+  SET r.status = 'cancelled', r.finishedAt = $now, r.error = $reason)
+RETURN r {.*} AS run, open AS cancelled
+"""
+
+#: Runs left open by an earlier process of the same service instance (it stopped before
+#: they finished): they are marked failed at start-up.
+RUN_ABANDON = """
+MATCH (r:DetectionRun)
+WHERE r.status IN ['queued', 'running', 'writing'] AND r.owner = $owner
+SET r.status = 'failed', r.finishedAt = $now,
+    r.error = 'abandoned: the service stopped before the run finished'
+RETURN collect(r.runId) AS runIds
+"""
+
+#: One page of runs, newest first (keyset on createdAt, runId).
+RUN_PAGE = """
+MATCH (r:DetectionRun)
+WHERE $after IS NULL OR r.createdAt < $after[0]
+   OR (r.createdAt = $after[0] AND r.runId < $after[1])
+RETURN r {.*} AS run
+ORDER BY r.createdAt DESC, r.runId DESC
+LIMIT $limit
 """
 
 #: First statement of every write-back batch: records the batch's key on the run, in the
@@ -250,7 +305,8 @@ CALL (r) {
 }
 WITH r, clusters, edges
 WHERE clusters = $clusters AND edges = $edges
-SET r.status = 'complete', r.completedAt = $completedAt, r.counts = $counts,
+SET r.status = 'complete', r.completedAt = $completedAt, r.finishedAt = $completedAt,
+    r.stage = 'complete', r.progress = 1.0, r.counts = $counts,
     r.stats = $stats, r.clusters = clusters, r.evidenceEdges = edges,
     r.memberships = $memberships
 RETURN count(r) AS completed
@@ -258,8 +314,8 @@ RETURN count(r) AS completed
 
 RUN_FAIL = """
 MATCH (r:DetectionRun {runId: $runId})
-WHERE r.status = 'writing'
-SET r.status = 'failed', r.failedAt = $failedAt, r.error = $error
+WHERE r.status IN ['queued', 'running', 'writing']
+SET r.status = 'failed', r.failedAt = $failedAt, r.finishedAt = $failedAt, r.error = $error
 RETURN count(r) AS failed
 """
 
@@ -301,4 +357,63 @@ ORDER BY c.rank, c.clusterId
 RUN_DOCUMENT_EVIDENCE = """
 MATCH (a:Account)-[e:COORDINATED {runId: $runId}]->(b:Account)
 RETURN a.accountId AS a, b.accountId AS b, e {.*} AS edge
+"""
+
+# --------------------------------------------------------------------------- service reads
+
+#: One page of a run's clusters by rank (keyset on rank, which is unique in a run), and
+#: how many clusters of the run pass ``$minScore``.
+CLUSTER_PAGE = """
+CALL () {
+  MATCH (c:Cluster {runId: $runId}) WHERE c.score >= $minScore
+  RETURN count(c) AS total
+}
+CALL () {
+  MATCH (c:Cluster {runId: $runId})
+  WHERE c.rank > $afterRank AND c.score >= $minScore
+  WITH c ORDER BY c.rank LIMIT $limit
+  RETURN collect(c {.*}) AS clusters
+}
+RETURN total, clusters
+"""
+
+#: One cluster with its members and top targets, and its evidence edges found through
+#: its members (each member has few COORDINATED edges; the run's edge index is not used).
+CLUSTER_GET = """
+MATCH (c:Cluster {key: $key})
+CALL (c) {
+  MATCH (m:Account)-[:MEMBER_OF]->(c)
+  WITH m ORDER BY m.accountId
+  RETURN collect(m.accountId) AS members
+}
+CALL (c) {
+  OPTIONAL MATCH (c)-[x:TOP_TARGET]->(t:Target)
+  WITH x, t ORDER BY x.rank
+  RETURN collect(CASE WHEN t IS NULL THEN null ELSE
+           {target: t.targetId, accounts: x.accounts, popularity: x.popularity,
+            firstTs: x.firstTs, lastTs: x.lastTs} END) AS topTargets
+}
+CALL (c) {
+  MATCH (a:Account)-[:MEMBER_OF]->(c)
+  MATCH (a)-[e:COORDINATED {runId: c.runId, clusterId: c.clusterId}]->(b:Account)
+  RETURN collect({a: a.accountId, b: b.accountId, edge: e {.*}}) AS evidence
+}
+RETURN c {.*} AS cluster, members, topTargets, evidence
+"""
+
+#: Records an analyst's decision on a cluster: the current status on the cluster, and
+#: every decision as a ``(:ClusterReview)-[:REVIEWS]->(:Cluster)`` history node.
+CLUSTER_SET_REVIEW = """
+MATCH (c:Cluster {key: $key})
+SET c.reviewStatus = $status, c.reviewNote = $note, c.reviewAnalyst = $analyst,
+    c.reviewUpdatedAt = $now
+CREATE (:ClusterReview {runId: c.runId, clusterId: c.clusterId, status: $status,
+                        note: $note, analyst: $analyst, at: $now})-[:REVIEWS]->(c)
+RETURN c {.*} AS cluster
+"""
+
+#: Clusters by key (``runId/clusterId``).
+CLUSTERS_BY_KEYS = """
+MATCH (c:Cluster) WHERE c.key IN $keys
+RETURN c {.*} AS cluster
 """

@@ -63,6 +63,7 @@ class BatchResult:
     duplicate: int
     attempts: int
     replayed: bool = False  # the counts come from the marker of an earlier attempt
+    duplicate_rows: tuple[int, ...] = ()  # positions (in the batch) of the stored-already
 
 
 @dataclass
@@ -245,10 +246,11 @@ class BatchWriter:
         token = token or secrets.token_hex(16)
         size = len(params["ids"])
 
-        def work(tx: Tx) -> tuple[int, int, bool]:
+        def work(tx: Tx) -> tuple[int, int, bool, list[int]]:
             done = tx.run(cypher.INGEST_FIND_BATCH, {"token": token}).single()
             if done is not None:
-                return int(done["new"]), int(done["duplicate"]), True
+                earlier = [int(i) for i in done["duplicateRows"] or []]
+                return int(done["new"]), int(done["duplicate"]), True, earlier
             check = tx.run(cypher.INGEST_CHECK, {"ids": params["ids"]}).single()
             stored = set(check["stored"]) if check is not None else set()
             keep = [i for i, x in enumerate(params["ids"]) if x not in stored]
@@ -257,19 +259,20 @@ class BatchWriter:
                 rows = params if len(keep) == size else subset_params(params, keep)
                 rec = tx.run(cypher.INGEST_EVENTS, rows).single()
                 created = int(rec["created"]) if rec is not None else 0
+            dup_rows = [i for i, x in enumerate(params["ids"]) if x in stored] if stored else []
             tx.run(
                 cypher.INGEST_MARK_BATCH,
                 {"token": token, "source": self.source, "events": size,
-                 "new": created, "duplicate": size - created},
+                 "new": created, "duplicate": size - created, "duplicateRows": dup_rows},
             ).consume()  # fmt: skip
-            return created, size - created, False
+            return created, size - created, False, dup_rows
 
         last: Exception | None = None
         for attempt in range(1, self.max_attempts + 1):
             try:
                 with self.store.errors("ingest"):
                     try:
-                        new, dup, replayed = self.store.write_once(work)
+                        new, dup, replayed, dup_rows = self.store.write_once(work)
                     except RETRYABLE as exc:
                         last = exc
                         if attempt == self.max_attempts:
@@ -281,7 +284,7 @@ class BatchWriter:
                     f"{exc.message} (batch of {size} events, {attempt} attempt(s))",
                     violations=exc.violations,
                 ) from None
-            return BatchResult(new, dup, attempt, replayed)
+            return BatchResult(new, dup, attempt, replayed, tuple(dup_rows))
         raise Unavailable(f"ingest batch failed after {self.max_attempts} attempts: {last}")
 
 
@@ -373,3 +376,24 @@ def ingest_file(
     result.invalid = info.rejected
     result.seconds = time.perf_counter() - t0
     return result, info
+
+
+def ingest_batch(
+    store: GraphStore, events: EventTable, *, source: str = "grpc", token: str | None = None
+) -> BatchResult:
+    """Store one batch of events with distinct ids in one transaction (the service's
+    ingest path). ``duplicate_rows`` of the result lists the events that were stored
+    already; all others are new. Acknowledge only after this returns: it returns once
+    the transaction committed (after re-runs of an ambiguous commit)."""
+    if events.n == 0:
+        return BatchResult(0, 0, 0)
+    ids = event_ids(events)
+    text = None
+    if events.text is not None:
+        text = (
+            events.text.combine_chunks()
+            if isinstance(events.text, pa.ChunkedArray)
+            else events.text
+        )
+    rows = np.arange(events.n, dtype=np.int64)
+    return BatchWriter(store, source=source).write(batch_params(events, ids, text, rows), token)

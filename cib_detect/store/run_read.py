@@ -22,7 +22,7 @@ from cib_detect.store.graph_store import GraphStore, Tx
 from cib_detect.store.runs import get_run
 
 
-def _sub_scores(props: dict[str, Any]) -> dict[str, float]:
+def sub_scores_from(props: dict[str, Any]) -> dict[str, float]:
     """Sub-scores from the flat ``score<SubScore>`` properties (inverse of
     :func:`sub_score_property`), by name."""
     out = {
@@ -33,7 +33,7 @@ def _sub_scores(props: dict[str, Any]) -> dict[str, float]:
     return dict(sorted(out.items()))
 
 
-def _evidence_from(a: str, b: str, e: dict[str, Any]) -> Evidence:
+def evidence_from(a: str, b: str, e: dict[str, Any]) -> Evidence:
     """One ``COORDINATED`` edge back as :class:`Evidence` (inverse of :func:`evidence_row`)."""
     targets: list[str] = list(e.get("exampleTargets") or [])
     targets_b: list[str] = list(e.get("exampleTargetsB") or targets)
@@ -76,7 +76,7 @@ def _evidence_from(a: str, b: str, e: dict[str, Any]) -> Evidence:
     )
 
 
-def _evidence_order(e: Evidence) -> tuple[float, float, str, str, int, str]:
+def evidence_order(e: Evidence) -> tuple[float, float, str, str, int, str]:
     """The engine's order of a cluster's evidence (``detect/engine.py``): strongest weight
     first, then smallest p-value, then by account ids (its account codes sort as the ids
     do), the co-action signal before the text signal."""
@@ -99,7 +99,7 @@ def read_run_clusters(store: GraphStore, run_id: str) -> list[Cluster]:
     for row in edge_rows:
         edge = row["edge"]
         evidence.setdefault(str(edge["clusterId"]), []).append(
-            _evidence_from(row["a"], row["b"], edge)
+            evidence_from(row["a"], row["b"], edge)
         )
     out: list[Cluster] = []
     for row in cluster_rows:
@@ -110,7 +110,7 @@ def read_run_clusters(store: GraphStore, run_id: str) -> list[Cluster]:
                 cluster_id=cid,
                 rank=int(c["rank"]),
                 score=float(c["score"]),
-                sub_scores=_sub_scores(c),
+                sub_scores=sub_scores_from(c),
                 members=tuple(sorted(row["members"])),
                 signals=tuple(c.get("signals") or ()),
                 top_targets=tuple(
@@ -123,7 +123,7 @@ def read_run_clusters(store: GraphStore, run_id: str) -> list[Cluster]:
                     )
                     for t in row["topTargets"]
                 ),
-                evidence=tuple(sorted(evidence.pop(cid, []), key=_evidence_order)),
+                evidence=tuple(sorted(evidence.pop(cid, []), key=evidence_order)),
                 n_edges=int(c["nEdges"]),
                 evidence_truncated=bool(c.get("evidenceTruncated", False)),
             )

@@ -217,12 +217,17 @@ def write_run(
     report = RunWriteReport(rid)
     run_params = {**params.as_record(), "since": since, "until": until}
     events = int(result.stats.get("events", 0))
-    _write_rows(
+    opened = _write_rows(
         store, cypher.RUN_CREATE,
         {"runId": rid, "createdAt": _ms_now(), "params": json.dumps(run_params, sort_keys=True),
          "since": since, "until": until, "source": json.dumps(source or {}, sort_keys=True),
          "version": __version__, "events": events},
     )  # fmt: skip
+    if opened != 1:
+        run = get_run(store, rid) or {}
+        raise FailedPrecondition(
+            f"run {rid} is {run.get('status')!r}, not open: its results are not written"
+        )
     try:
         _write_body(store, result, rid, report, cluster_batch, evidence_batch, on_batch)
         counts = {"clusters": report.clusters, "memberships": report.memberships,

@@ -17,8 +17,9 @@
 //   :param limit => 10
 //
 // Returns one row per (cluster, evidence edge): runId, clusterId, rank, score, size,
-// partner, signal, window, weight, pValue, sharedTargets, episodes, dtMedian (s),
-// examples [{target, partnerTarget, accountTs, partnerTs, dtSeconds}] (epoch ms).
+// partner, signal, window, weight, pValue, sharedTargets, episodes, expected,
+// dtMedian (s), firstTs, lastTs, examples [{target, partnerTarget, accountTs,
+// partnerTs, dtSeconds}] (epoch ms).
 OPTIONAL MATCH (latest:DetectionRun {status: 'complete'})
 WITH latest ORDER BY latest.createdAt DESC, latest.runId DESC LIMIT 1
 MATCH (run:DetectionRun {runId: coalesce($runId, latest.runId), status: 'complete'})
@@ -33,7 +34,8 @@ WITH run, x, c, e, y, startNode(e) = x AS xIsA
 RETURN run.runId AS runId, c.clusterId AS clusterId, c.rank AS rank, c.score AS score,
        c.size AS size, y.accountId AS partner, e.signal AS signal, e.window AS window,
        e.weight AS weight, e.pValue AS pValue, e.sharedTargets AS sharedTargets,
-       e.episodes AS episodes, e.dtMedian AS dtMedian,
+       e.episodes AS episodes, e.expected AS expected, e.dtMedian AS dtMedian,
+       e.firstTs AS firstTs, e.lastTs AS lastTs,
        [i IN range(0, size(e.exampleTargets) - 1) |
         {target: CASE WHEN xIsA THEN e.exampleTargets[i] ELSE e.exampleTargetsB[i] END,
          partnerTarget: CASE WHEN xIsA THEN e.exampleTargetsB[i] ELSE e.exampleTargets[i] END,

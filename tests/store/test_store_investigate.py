@@ -245,31 +245,44 @@ def _expected_diff(old: DetectionResult, new: DetectionResult) -> list[dict[str,
     for c in old.clusters:
         for m in c.members:
             where[m].append(c)
+    by_id = {o.cluster_id: o for o in old.clusters}
     out = []
     for c in new.clusters:
         overlap: dict[str, int] = defaultdict(int)
         for m in c.members:
             for o in where[m]:
                 overlap[o.cluster_id] += 1
-        by_id = {o.cluster_id: o for o in old.clusters}
         if not overlap:
             out.append({"change": "new", "clusterId": c.cluster_id, "previousClusterId": None,
-                        "addedMembers": sorted(c.members)})  # fmt: skip
+                        "addedMembers": sorted(c.members), "removedMembers": []})  # fmt: skip
             continue
         best_id = sorted(overlap, key=lambda k: (-overlap[k], by_id[k].rank))[0]
         best = by_id[best_id]
-        if c.size > best.size:
-            out.append({"change": "grown", "clusterId": c.cluster_id,
+        change = (
+            "grown" if c.size > best.size
+            else "shrunk" if c.size < best.size
+            else "changed" if overlap[best_id] < c.size
+            else None
+        )  # fmt: skip
+        if change is not None:
+            out.append({"change": change, "clusterId": c.cluster_id,
                         "previousClusterId": best_id,
-                        "addedMembers": sorted(set(c.members) - set(best.members))})  # fmt: skip
+                        "addedMembers": sorted(set(c.members) - set(best.members)),
+                        "removedMembers": sorted(set(best.members) - set(c.members))})  # fmt: skip
+    flagged_now = {m for c in new.clusters for m in c.members}
+    for o in old.clusters:
+        if not flagged_now & set(o.members):
+            out.append({"change": "vanished", "clusterId": o.cluster_id,
+                        "previousClusterId": o.cluster_id, "addedMembers": [],
+                        "removedMembers": sorted(o.members)})  # fmt: skip
     return out
 
 
 def test_run_diff(runs: Runs) -> None:
     rows = run_query(runs.store, "run_diff")
     assert {(r["newRunId"], r["oldRunId"]) for r in rows} <= {(runs.new_id, runs.old_id)}
-    got = [{k: r[k] for k in ("change", "clusterId", "previousClusterId", "addedMembers")}
-           for r in rows]  # fmt: skip
+    keys = ("change", "clusterId", "previousClusterId", "addedMembers", "removedMembers")
+    got = [{k: r[k] for k in keys} for r in rows]
     assert got == _expected_diff(runs.old, runs.new)
     assert rows, "the full world has clusters the first half lacks or that grew"
     explicit = run_query(runs.store, "run_diff", {"newRunId": runs.new_id, "oldRunId": runs.old_id})
