@@ -161,11 +161,12 @@ class GraphStore:
         *,
         timeouts: StoreTimeouts | None = None,
         verify: bool = True,
+        pool_size: int = 8,
     ) -> GraphStore:
         """A store with its own driver for ``uri`` (default ``settings.uri``)."""
         t = timeouts or StoreTimeouts()
         target = uri or settings.uri
-        driver = open_driver(settings, target, t)
+        driver = open_driver(settings, target, t, pool_size=pool_size)
         store = cls(driver, settings.database, timeouts=t, uri=target, owns_driver=True)
         if verify:
             try:

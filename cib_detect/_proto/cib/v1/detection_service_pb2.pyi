@@ -37,6 +37,8 @@ class _ClusterChangeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Cluster
     """Smaller than the base cluster it shares most members with."""
     CLUSTER_CHANGE_VANISHED: _ClusterChange.ValueType  # 4
     """A base cluster none of whose members is in any cluster of the newer run."""
+    CLUSTER_CHANGE_CHANGED: _ClusterChange.ValueType  # 5
+    """Same size as the base cluster it shares most members with, but other members."""
 
 class ClusterChange(_ClusterChange, metaclass=_ClusterChangeEnumTypeWrapper):
     """How a cluster changed between two runs."""
@@ -51,6 +53,8 @@ CLUSTER_CHANGE_SHRUNK: ClusterChange.ValueType  # 3
 """Smaller than the base cluster it shares most members with."""
 CLUSTER_CHANGE_VANISHED: ClusterChange.ValueType  # 4
 """A base cluster none of whose members is in any cluster of the newer run."""
+CLUSTER_CHANGE_CHANGED: ClusterChange.ValueType  # 5
+"""Same size as the base cluster it shares most members with, but other members."""
 Global___ClusterChange: _TypeAlias = ClusterChange  # noqa: Y015
 
 @_typing.final
@@ -274,9 +278,9 @@ class DiffRunsRequest(_message.Message):
     BASE_RUN_ID_FIELD_NUMBER: _builtins.int
     RUN_ID_FIELD_NUMBER: _builtins.int
     base_run_id: _builtins.str
-    """The older run."""
+    """The older run; empty = the complete run created before run_id."""
     run_id: _builtins.str
-    """The newer run."""
+    """The newer run; empty = the latest complete run."""
     def __init__(
         self,
         *,

@@ -100,7 +100,8 @@ class DetectionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DiffRuns(self, request, context):
-        """How the clusters of one run changed against another: new, grown, shrunk, vanished.
+        """How the clusters of one run changed against another: new, grown, shrunk, changed,
+        vanished. Both runs must be complete.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -46,7 +46,9 @@ class DetectionServiceStub:
     ListDetectionRuns: _grpc.UnaryUnaryMultiCallable[_detection_service_pb2.ListDetectionRunsRequest, _detection_service_pb2.ListDetectionRunsResponse]
     """Runs, newest first, a page at a time."""
     DiffRuns: _grpc.UnaryUnaryMultiCallable[_detection_service_pb2.DiffRunsRequest, _detection_service_pb2.DiffRunsResponse]
-    """How the clusters of one run changed against another: new, grown, shrunk, vanished."""
+    """How the clusters of one run changed against another: new, grown, shrunk, changed,
+    vanished. Both runs must be complete.
+    """
 
 @_typing.type_check_only
 class DetectionServiceAsyncStub(DetectionServiceStub):
@@ -65,7 +67,9 @@ class DetectionServiceAsyncStub(DetectionServiceStub):
     ListDetectionRuns: _aio.UnaryUnaryMultiCallable[_detection_service_pb2.ListDetectionRunsRequest, _detection_service_pb2.ListDetectionRunsResponse]  # type: ignore[assignment]
     """Runs, newest first, a page at a time."""
     DiffRuns: _aio.UnaryUnaryMultiCallable[_detection_service_pb2.DiffRunsRequest, _detection_service_pb2.DiffRunsResponse]  # type: ignore[assignment]
-    """How the clusters of one run changed against another: new, grown, shrunk, vanished."""
+    """How the clusters of one run changed against another: new, grown, shrunk, changed,
+    vanished. Both runs must be complete.
+    """
 
 class DetectionServiceServicer(metaclass=_abc_1.ABCMeta):
     """Detection runs over the events stored in Neo4j. A run is a resource with an id: it is
@@ -111,6 +115,8 @@ class DetectionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _detection_service_pb2.DiffRunsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_detection_service_pb2.DiffRunsResponse, _abc.Awaitable[_detection_service_pb2.DiffRunsResponse]]:
-        """How the clusters of one run changed against another: new, grown, shrunk, vanished."""
+        """How the clusters of one run changed against another: new, grown, shrunk, changed,
+        vanished. Both runs must be complete.
+        """
 
 def add_DetectionServiceServicer_to_server(servicer: DetectionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

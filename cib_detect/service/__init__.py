@@ -1,0 +1,1 @@
+"""The gRPC service ``cib.v1``: thin servicers over the store and the engine."""

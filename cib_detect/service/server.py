@@ -1,0 +1,204 @@
+"""Server bootstrap: servicers, health, reflection, readiness and graceful shutdown.
+
+:func:`create_server` returns ``(service, port)``; :func:`serve` runs it until SIGTERM or
+SIGINT (``cib-detect serve``).
+
+Health (``grpc.health.v1``, overall ``""`` and each service) is NOT_SERVING until Neo4j
+answers, the schema is applied and the Numba kernels are warm; a monitor thread then
+pings Neo4j and flips health (and the readiness gate every RPC checks) while Neo4j is
+down. On shutdown health goes NOT_SERVING first, new calls are refused, in-flight calls
+get ``shutdown_grace_s`` to finish, and open detection runs are cancelled.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+from concurrent import futures
+from dataclasses import dataclass, field
+from types import FrameType
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from cib_detect._proto.cib.v1 import (
+    cluster_service_pb2,
+    cluster_service_pb2_grpc,
+    detection_service_pb2,
+    detection_service_pb2_grpc,
+    ingest_service_pb2,
+    ingest_service_pb2_grpc,
+)
+from cib_detect.config import Settings
+from cib_detect.errors import CibError
+from cib_detect.service.calls import Readiness
+from cib_detect.service.clusters import ClusterServicer
+from cib_detect.service.detection import DetectionServicer
+from cib_detect.service.ingest import IngestServicer
+from cib_detect.service.worker import DetectionWorker
+from cib_detect.store import run_lifecycle
+from cib_detect.store.graph_store import GraphStore, StoreTimeouts
+from cib_detect.store.schema import ensure_schema
+
+log = structlog.get_logger("cib_detect.server")
+
+SERVICE_NAMES = (
+    ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
+    detection_service_pb2.DESCRIPTOR.services_by_name["DetectionService"].full_name,
+    cluster_service_pb2.DESCRIPTOR.services_by_name["ClusterService"].full_name,
+)
+#: How often the monitor pings Neo4j once the service is up.
+MONITOR_INTERVAL_S = 2.0
+
+
+@dataclass
+class CibService:
+    """A started server with its store, worker and health; :meth:`stop` ends it."""
+
+    server: grpc.Server
+    port: int
+    store: GraphStore
+    worker: DetectionWorker
+    health: health.HealthServicer
+    readiness: Readiness
+    settings: Settings
+    instance: str
+    _stopped: threading.Event = field(default_factory=threading.Event)
+    _ready_once: threading.Event = field(default_factory=threading.Event)
+
+    def set_serving(self, serving: bool, reason: str = "") -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *SERVICE_NAMES):
+            self.health.set(name, status)
+        self.readiness.set(serving, reason)
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        return self._ready_once.wait(timeout_s)
+
+    def _bootstrap(self) -> None:
+        """Neo4j up -> schema -> abandoned runs -> kernels warm -> SERVING; then monitor."""
+        warmed = False
+        while not self._stopped.is_set():
+            try:
+                self.store.ping()
+                if not self._ready_once.is_set():
+                    created = ensure_schema(self.store)
+                    abandoned = run_lifecycle.abandon_runs(self.store, self.instance)
+                    log.info("schema_ready", created=created, abandoned_runs=abandoned)
+                    if not warmed:
+                        from cib_detect.detect.warm import warm_up
+
+                        log.info("kernels_warm", seconds=round(warm_up(), 3))
+                        warmed = True
+                    self._ready_once.set()
+                if not self.readiness.is_set():
+                    self.set_serving(True)
+                    log.info("serving", port=self.port)
+                wait = MONITOR_INTERVAL_S
+            except CibError as exc:
+                if self.readiness.is_set() or not self._ready_once.is_set():
+                    log.warning("neo4j_unavailable", error=exc.message[:300])
+                self.set_serving(False, f"Neo4j is not available: {exc.message}")
+                wait = self.settings.service.startup_poll_s
+            self._stopped.wait(wait)
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Graceful shutdown (idempotent)."""
+        if self._stopped.is_set():
+            return
+        grace = self.settings.service.shutdown_grace_s if grace_s is None else grace_s
+        log.info("shutting_down", grace_s=grace)
+        self.health.enter_graceful_shutdown()
+        self.readiness.set(False, "the service is shutting down")
+        self._stopped.set()
+        self.worker.stop(timeout_s=grace)
+        self.server.stop(grace).wait()
+        self.store.close()
+        log.info("stopped")
+
+
+def instance_name(settings: Settings, port: int) -> str:
+    return settings.service.instance or f"{socket.gethostname()}:{port}"
+
+
+def create_server(settings: Settings) -> tuple[CibService, int]:
+    """Build and start the server on ``settings.service.host:port``; returns at once
+    (health NOT_SERVING) while a thread brings the service up."""
+    svc = settings.service
+    store = GraphStore.open(
+        settings.neo4j,
+        timeouts=StoreTimeouts(
+            connect_s=min(5.0, svc.neo4j_acquire_s),
+            acquire_s=svc.neo4j_acquire_s,
+            retry_s=svc.neo4j_retry_s,
+            tx_s=600.0,
+        ),
+        verify=False,
+        pool_size=svc.neo4j_pool_size,
+    )
+    options = [
+        ("grpc.max_receive_message_length", svc.max_message_bytes),
+        ("grpc.max_send_message_length", svc.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=svc.max_workers, thread_name_prefix="rpc"),
+        options=options,
+    )
+    port = server.add_insecure_port(f"{svc.host}:{svc.port}")
+    if port == 0:
+        store.close()
+        raise CibError(f"cannot listen on {svc.host}:{svc.port}")
+    readiness = Readiness()
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    name = instance_name(settings, port)
+    worker = DetectionWorker(store, owner=name)
+    service = CibService(server, port, store, worker, health_servicer, readiness, settings, name)
+    service.set_serving(False, "the service is starting (waiting for Neo4j)")
+    default_s = svc.default_deadline_s
+    ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(
+        IngestServicer(store, readiness, svc.max_batch_events), server
+    )
+    detection_service_pb2_grpc.add_DetectionServiceServicer_to_server(
+        DetectionServicer(store, worker, readiness, default_s), server
+    )
+    cluster_service_pb2_grpc.add_ClusterServiceServicer_to_server(
+        ClusterServicer(store, readiness, default_s), server
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    server.start()
+    threading.Thread(target=service._bootstrap, name="bootstrap", daemon=True).start()
+    log.info("listening", host=svc.host, port=port, instance=name)
+    return service, port
+
+
+def serve(settings: Settings, ready_file: str | None = None) -> None:
+    """Run the service until SIGTERM/SIGINT, then shut down gracefully."""
+    service, port = create_server(settings)
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal", signum=signum)
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if ready_file:
+        with open(ready_file, "w") as fh:
+            fh.write(f"{port}\n")
+    while not done.wait(0.5):
+        pass
+    t0 = time.perf_counter()
+    service.stop()
+    log.info("shutdown_complete", seconds=round(time.perf_counter() - t0, 3))
