@@ -9,20 +9,25 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from neo4j_helpers import wipe
 
-from cib_detect.config import DetectParams
+from cib_detect.config import DetectParams, Neo4jSettings, load_settings
 from cib_detect.detect import run_detection
 from cib_detect.io import read_events
 from cib_detect.model import DetectionResult, EventTable, InputInfo
 from cib_detect.report.json_out import build_document
+from cib_detect.store import local_neo4j
+from cib_detect.store.graph_store import GraphStore
+from cib_detect.store.schema import apply_schema
 from cib_detect.synthetic import World, generate_world, write_world
 
 WORLD_EVENTS = 40_000
@@ -112,3 +117,46 @@ def cli_world_doc(
     if proc.returncode != 0:
         pytest.fail(f"cib-detect failed ({proc.returncode}):\n{proc.stderr}")
     return out, json.loads(out.read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- Neo4j
+# The server is the one ``cib-detect neo4j start`` runs (``make test`` starts it before
+# pytest). When it is not running, it is started here and stopped at the end of the
+# session. Community edition has a single user database, so tests share it: ``clean_db``
+# deletes every node and relationship (keeping the schema) before a test that needs an
+# empty graph.
+
+
+@pytest.fixture(scope="session")
+def neo4j_settings() -> Neo4jSettings:
+    return load_settings().neo4j
+
+
+@pytest.fixture(scope="session")
+def neo4j_server(neo4j_settings: Neo4jSettings) -> Iterator[None]:
+    was_running = local_neo4j.status(neo4j_settings)["running"]
+    missing_tools = shutil.which("mvn") is None or shutil.which("java") is None
+    if not was_running and not local_neo4j.is_installed(neo4j_settings) and missing_tools:
+        pytest.skip("local Neo4j is not installed and mvn/java are missing")
+    local_neo4j.start(neo4j_settings, wait=True)
+    try:
+        yield
+    finally:
+        if not was_running:
+            local_neo4j.stop(neo4j_settings, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def store(neo4j_settings: Neo4jSettings, neo4j_server: None) -> Iterator[GraphStore]:
+    uri = local_neo4j.bolt_uri(neo4j_settings)
+    with GraphStore.open(neo4j_settings, uri) as s:
+        apply_schema(s)
+        yield s
+
+
+@pytest.fixture
+def clean_db(store: GraphStore) -> GraphStore:
+    """The store with an empty graph (schema kept)."""
+    wipe(store)
+    apply_schema(store)
+    return store

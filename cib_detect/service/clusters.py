@@ -187,6 +187,7 @@ class ClusterServicer(cluster_service_pb2_grpc.ClusterServiceServicer):
         deadline = Deadline(context, self.default_s)
         run_id = reads.resolve_run(self.store, run_id, timeout_s=deadline.timeout_s())
         summary = reads.set_review(
-            self.store, run_id, cluster_id, status, request.note, request.analyst
-        )
+            self.store, run_id, cluster_id, status, request.note, request.analyst,
+            timeout_s=deadline.timeout_s(),
+        )  # fmt: skip
         return pb.SetClusterStatusResponse(cluster=convert.cluster_summary(summary))

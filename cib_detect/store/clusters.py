@@ -140,7 +140,14 @@ def get_cluster(
 
 
 def set_review(
-    store: GraphStore, run_id: str, cluster_id: str, status: str, note: str, analyst: str
+    store: GraphStore,
+    run_id: str,
+    cluster_id: str,
+    status: str,
+    note: str,
+    analyst: str,
+    *,
+    timeout_s: float | None = None,
 ) -> ClusterSummary:
     """Record an analyst's decision on a cluster (current status + history node)."""
     problems = []
@@ -159,6 +166,7 @@ def set_review(
         cypher.CLUSTER_SET_REVIEW,
         {"key": f"{run_id}/{cluster_id}", "status": status, "note": note, "analyst": analyst,
          "now": now_ms()},
+        timeout_s=timeout_s,
     )  # fmt: skip
     if not rows:
         raise NotFound(f"no cluster {cluster_id!r} in run {run_id}")

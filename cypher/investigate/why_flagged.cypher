@@ -17,7 +17,7 @@
 //   :param limit => 10
 //
 // Returns one row per (cluster, evidence edge): runId, clusterId, rank, score, size,
-// partner, signal, window, weight, pValue, sharedTargets, episodes, expected,
+// partner, signal, window, weight, pValue, log10P, sharedTargets, episodes, expected,
 // dtMedian (s), firstTs, lastTs, examples [{target, partnerTarget, accountTs,
 // partnerTs, dtSeconds}] (epoch ms).
 OPTIONAL MATCH (latest:DetectionRun {status: 'complete'})
@@ -33,7 +33,8 @@ CALL (x, c, run) {
 WITH run, x, c, e, y, startNode(e) = x AS xIsA
 RETURN run.runId AS runId, c.clusterId AS clusterId, c.rank AS rank, c.score AS score,
        c.size AS size, y.accountId AS partner, e.signal AS signal, e.window AS window,
-       e.weight AS weight, e.pValue AS pValue, e.sharedTargets AS sharedTargets,
+       e.weight AS weight, e.pValue AS pValue, e.log10P AS log10P,
+       e.sharedTargets AS sharedTargets,
        e.episodes AS episodes, e.expected AS expected, e.dtMedian AS dtMedian,
        e.firstTs AS firstTs, e.lastTs AS lastTs,
        [i IN range(0, size(e.exampleTargets) - 1) |

@@ -544,6 +544,7 @@ class EvidenceEdge(_message.Message):
     FIRST_UNIX_MILLIS_FIELD_NUMBER: _builtins.int
     LAST_UNIX_MILLIS_FIELD_NUMBER: _builtins.int
     EXAMPLES_FIELD_NUMBER: _builtins.int
+    LOG10_P_VALUE_FIELD_NUMBER: _builtins.int
     account_a: _builtins.str
     """One account of the pair (the smaller id)."""
     account_b: _builtins.str
@@ -568,6 +569,8 @@ class EvidenceEdge(_message.Message):
     """First co-action, epoch milliseconds."""
     last_unix_millis: _builtins.int
     """Last co-action, epoch milliseconds."""
+    log10_p_value: _builtins.float
+    """log10 of the p-value, exact where p_value underflows to 0 (strong evidence)."""
     @_builtins.property
     def examples(self) -> _containers.RepeatedCompositeFieldContainer[Global___CoAction]:
         """Example co-actions with both timestamps."""
@@ -588,10 +591,11 @@ class EvidenceEdge(_message.Message):
         first_unix_millis: _builtins.int = ...,
         last_unix_millis: _builtins.int = ...,
         examples: _abc.Iterable[Global___CoAction] | None = ...,
+        log10_p_value: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_a", b"account_a", "account_b", b"account_b", "dt_median_seconds", b"dt_median_seconds", "episodes", b"episodes", "examples", b"examples", "expected", b"expected", "first_unix_millis", b"first_unix_millis", "last_unix_millis", b"last_unix_millis", "p_value", b"p_value", "shared_targets", b"shared_targets", "signal", b"signal", "weight", b"weight", "window_seconds", b"window_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_a", b"account_a", "account_b", b"account_b", "dt_median_seconds", b"dt_median_seconds", "episodes", b"episodes", "examples", b"examples", "expected", b"expected", "first_unix_millis", b"first_unix_millis", "last_unix_millis", b"last_unix_millis", "log10_p_value", b"log10_p_value", "p_value", b"p_value", "shared_targets", b"shared_targets", "signal", b"signal", "weight", b"weight", "window_seconds", b"window_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
