@@ -242,14 +242,14 @@ def _env_prefix() -> str:
     return " ".join(parts) + " " if parts else ""
 
 
-def replace_section(path: Path, body: str) -> None:
-    """Rewrite the Neo4j section of RESULTS.md (up to the next ``## `` heading)."""
+def replace_section(path: Path, body: str, section: str = SECTION) -> None:
+    """Rewrite one section of RESULTS.md (up to the next ``## `` heading)."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    start = text.find(SECTION)
+    start = text.find(section)
     if start < 0:
         text = text.rstrip() + "\n\n" + body
     else:
-        m = re.compile(r"^## ", re.M).search(text, start + len(SECTION))
+        m = re.compile(r"^## ", re.M).search(text, start + len(section))
         end = m.start() if m else len(text)
         text = text[:start] + body + ("\n" + text[end:] if m else "")
     path.write_text(text, encoding="utf-8")

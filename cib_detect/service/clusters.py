@@ -11,6 +11,7 @@ from cib_detect._proto.cib.v1 import cluster_service_pb2 as pb
 from cib_detect._proto.cib.v1 import cluster_service_pb2_grpc
 from cib_detect.errors import FieldViolation, InvalidInput
 from cib_detect.service import convert, pagination
+from cib_detect.service.cache import ClusterCache, ClusterParts
 from cib_detect.service.calls import Deadline, Readiness, streaming, unary
 from cib_detect.store import clusters as reads
 from cib_detect.store.graph_store import GraphStore
@@ -25,20 +26,40 @@ def _malformed() -> InvalidInput:
 
 
 class ClusterServicer(cluster_service_pb2_grpc.ClusterServiceServicer):
-    def __init__(self, store: GraphStore, readiness: Readiness, default_s: float) -> None:
+    def __init__(
+        self,
+        store: GraphStore,
+        readiness: Readiness,
+        default_s: float,
+        cache: ClusterCache | None = None,
+    ) -> None:
         self.store = store
         self.readiness = readiness
         self.default_s = default_s
+        self.cache = cache or ClusterCache()
 
     def _detail(
         self, run_id: str, cluster_id: str, context: grpc.ServicerContext
-    ) -> tuple[str, reads.ClusterDetail]:
+    ) -> tuple[reads.ClusterSummary, ClusterParts]:
+        """The cluster's current node and its (cached) members, targets and evidence."""
         run_id = convert.optional_id(run_id, "run_id")
         cluster_id = convert.required_id(cluster_id, "cluster_id")
         deadline = Deadline(context, self.default_s)
-        run_id = reads.resolve_run(self.store, run_id, timeout_s=deadline.timeout_s())
-        detail = reads.get_cluster(self.store, run_id, cluster_id, timeout_s=deadline.timeout_s())
-        return run_id, detail
+        if not run_id:
+            run_id = reads.resolve_run(self.store, run_id, timeout_s=deadline.timeout_s())
+        summary = reads.cluster_summary(
+            self.store, run_id, cluster_id, timeout_s=deadline.timeout_s()
+        )
+        parts = self.cache.get(run_id, cluster_id)
+        if parts is None:
+            d = reads.get_cluster(self.store, run_id, cluster_id, timeout_s=deadline.timeout_s())
+            parts = ClusterParts(
+                members=d.members,
+                top_targets=tuple(convert.top_target(t) for t in d.top_targets),
+                evidence=tuple(convert.evidence_edge(e) for e in d.evidence),
+            )
+            self.cache.put(run_id, cluster_id, parts)
+        return summary, parts
 
     @unary
     def ListClusters(
@@ -51,7 +72,8 @@ class ClusterServicer(cluster_service_pb2_grpc.ClusterServiceServicer):
                 "min_score: must be >= 0", violations=[FieldViolation("min_score", "must be >= 0")]
             )
         deadline = Deadline(context, self.default_s)
-        run_id = reads.resolve_run(self.store, run_id, timeout_s=deadline.timeout_s())
+        if not run_id:
+            run_id = reads.resolve_run(self.store, run_id, timeout_s=deadline.timeout_s())
         listing = {"run": run_id, "min_score": request.min_score}
         pos = pagination.decode(request.page_token, "clusters", listing)
         after = 0
@@ -79,13 +101,13 @@ class ClusterServicer(cluster_service_pb2_grpc.ClusterServiceServicer):
         self, request: pb.GetClusterRequest, context: grpc.ServicerContext
     ) -> pb.GetClusterResponse:
         limit = convert.page_size(request.evidence_limit, "evidence_limit", 50, MAX_PAGE)
-        _, d = self._detail(request.run_id, request.cluster_id, context)
+        summary, parts = self._detail(request.run_id, request.cluster_id, context)
         return pb.GetClusterResponse(
-            cluster=convert.cluster_summary(d.summary),
-            members=list(d.members),
-            top_targets=[convert.top_target(t) for t in d.top_targets],
-            evidence=[convert.evidence_edge(e) for e in d.evidence[:limit]],
-            evidence_total=len(d.evidence),
+            cluster=convert.cluster_summary(summary),
+            members=parts.members,
+            top_targets=parts.top_targets,
+            evidence=parts.evidence[:limit],
+            evidence_total=len(parts.evidence),
         )
 
     @streaming
@@ -93,13 +115,11 @@ class ClusterServicer(cluster_service_pb2_grpc.ClusterServiceServicer):
         self, request: pb.StreamClusterEvidenceRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.StreamClusterEvidenceResponse]:
         chunk = convert.page_size(request.chunk_size, "chunk_size", 100, MAX_PAGE)
-        _, d = self._detail(request.run_id, request.cluster_id, context)
-        for lo in range(0, len(d.evidence), chunk):
+        _, parts = self._detail(request.run_id, request.cluster_id, context)
+        for lo in range(0, len(parts.evidence), chunk):
             if not context.is_active():
                 return
-            yield pb.StreamClusterEvidenceResponse(
-                evidence=[convert.evidence_edge(e) for e in d.evidence[lo : lo + chunk]]
-            )
+            yield pb.StreamClusterEvidenceResponse(evidence=parts.evidence[lo : lo + chunk])
 
     @unary
     def ExplainAccount(

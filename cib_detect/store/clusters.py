@@ -78,19 +78,22 @@ def summary_from(props: dict[str, Any]) -> ClusterSummary:
 def resolve_run(store: GraphStore, run_id: str, *, timeout_s: float | None = None) -> str:
     """``run_id`` when it names a complete run; the latest complete run when empty."""
     if not run_id:
-        rows = store.read(cypher.RUN_LATEST_COMPLETE, timeout_s=timeout_s)
+        rows = store.quick_read(cypher.RUN_LATEST_COMPLETE, timeout_s=timeout_s)
         if not rows:
             raise NotFound("no complete detection run yet")
         return str(rows[0]["run"]["runId"])
-    rows = store.read(cypher.RUN_GET, {"runId": run_id}, timeout_s=timeout_s)
+    rows = store.quick_read(cypher.RUN_GET, {"runId": run_id}, timeout_s=timeout_s)
     if not rows:
         raise NotFound(f"no detection run {run_id!r}")
-    status = rows[0]["run"].get("status")
+    _require_complete(run_id, rows[0]["run"].get("status"))
+    return run_id
+
+
+def _require_complete(run_id: str, status: Any) -> None:
     if status != "complete":
         raise FailedPrecondition(
             f"run {run_id} is {status!r}: only the clusters of a complete run can be read"
         )
-    return run_id
 
 
 def cluster_page(
@@ -102,15 +105,36 @@ def cluster_page(
     limit: int,
     timeout_s: float | None = None,
 ) -> tuple[int, list[ClusterSummary]]:
-    """(clusters of the run with ``score >= min_score``, the page after ``after_rank``)."""
-    rows = store.read(
+    """(clusters of the complete run with ``score >= min_score``, the page after
+    ``after_rank``), in one read that also checks the run."""
+    rows = store.quick_read(
         cypher.CLUSTER_PAGE,
         {"runId": run_id, "afterRank": after_rank, "minScore": min_score, "limit": limit},
         timeout_s=timeout_s,
     )
     if not rows:
-        return 0, []
+        raise NotFound(f"no detection run {run_id!r}")
+    _require_complete(run_id, rows[0]["status"])
     return int(rows[0]["total"]), [summary_from(c) for c in rows[0]["clusters"]]
+
+
+def cluster_summary(
+    store: GraphStore, run_id: str, cluster_id: str, *, timeout_s: float | None = None
+) -> ClusterSummary:
+    """One cluster's current properties (its review among them), in one read that also
+    checks the run: :class:`NotFound` / :class:`FailedPrecondition` as
+    :func:`resolve_run`."""
+    rows = store.quick_read(
+        cypher.CLUSTER_SUMMARY,
+        {"runId": run_id, "key": f"{run_id}/{cluster_id}"},
+        timeout_s=timeout_s,
+    )
+    if not rows:
+        raise NotFound(f"no detection run {run_id!r}")
+    _require_complete(run_id, rows[0]["status"])
+    if rows[0]["cluster"] is None:
+        raise NotFound(f"no cluster {cluster_id!r} in run {run_id}")
+    return summary_from(rows[0]["cluster"])
 
 
 def get_cluster(

@@ -361,20 +361,21 @@ RETURN a.accountId AS a, b.accountId AS b, e {.*} AS edge
 
 # --------------------------------------------------------------------------- service reads
 
-#: One page of a run's clusters by rank (keyset on rank, which is unique in a run), and
-#: how many clusters of the run pass ``$minScore``.
+#: One page of a run's clusters by rank (keyset on rank, which is unique in a run), how
+#: many clusters of the run pass ``$minScore``, and the run's status (no row: no run).
 CLUSTER_PAGE = """
-CALL () {
-  MATCH (c:Cluster {runId: $runId}) WHERE c.score >= $minScore
+MATCH (r:DetectionRun {runId: $runId})
+CALL (r) {
+  MATCH (c:Cluster {runId: r.runId}) WHERE c.score >= $minScore
   RETURN count(c) AS total
 }
-CALL () {
-  MATCH (c:Cluster {runId: $runId})
+CALL (r) {
+  MATCH (c:Cluster {runId: r.runId})
   WHERE c.rank > $afterRank AND c.score >= $minScore
   WITH c ORDER BY c.rank LIMIT $limit
   RETURN collect(c {.*}) AS clusters
 }
-RETURN total, clusters
+RETURN r.status AS status, total, clusters
 """
 
 #: One cluster with its members and top targets, and its evidence edges found through
@@ -416,4 +417,11 @@ RETURN c {.*} AS cluster
 CLUSTERS_BY_KEYS = """
 MATCH (c:Cluster) WHERE c.key IN $keys
 RETURN c {.*} AS cluster
+"""
+
+#: A run's status and one of its clusters (null when the run has no such cluster).
+CLUSTER_SUMMARY = """
+MATCH (r:DetectionRun {runId: $runId})
+OPTIONAL MATCH (c:Cluster {key: $key})
+RETURN r.status AS status, c {.*} AS cluster
 """

@@ -92,7 +92,7 @@ def require_run(
     """The run's properties, or :class:`NotFound`."""
     if not run_id:
         raise InvalidInput("run_id is required", violations=[FieldViolation("run_id", "required")])
-    rows = store.read(cypher.RUN_GET, {"runId": run_id}, timeout_s=timeout_s)
+    rows = store.quick_read(cypher.RUN_GET, {"runId": run_id}, timeout_s=timeout_s)
     if not rows:
         raise NotFound(f"no detection run {run_id!r}")
     return dict(rows[0]["run"])
