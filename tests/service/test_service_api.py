@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Running
 from neo4j_helpers import count
+from service_helpers import Running
 
 from cib_detect._proto.cib.v1 import common_pb2 as pb
 from cib_detect._proto.cib.v1 import detection_service_pb2 as dpb

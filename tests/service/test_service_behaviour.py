@@ -9,11 +9,11 @@ import time
 
 import grpc
 import pytest
-from conftest import Running, service_settings
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
+from service_helpers import Running, service_settings
 from tcp_proxy import TcpProxy
 
 from cib_detect._proto.cib.v1 import cluster_service_pb2 as cpb
