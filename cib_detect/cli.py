@@ -21,7 +21,7 @@ from cib_detect.cli_network import network
 from cib_detect.cli_progress import stage_bar
 from cib_detect.cli_report import export, report
 from cib_detect.cli_service import client_app, serve
-from cib_detect.cli_store import ingest, query, schema_app
+from cib_detect.cli_store import erase, ingest, query, retention, schema_app
 from cib_detect.config import DEFAULT_WINDOWS, DetectParams
 from cib_detect.errors import CibError
 from cib_detect.model import Cluster
@@ -38,6 +38,8 @@ app.command("network")(network)
 app.add_typer(schema_app, name="schema", help="Apply the Neo4j constraints and indexes.")
 app.command()(ingest)
 app.command()(query)
+app.command()(erase)
+app.command()(retention)
 app.command()(serve)
 app.add_typer(client_app, name="client", help="Call the gRPC service: ingest, detect, clusters.")
 err = Console(stderr=True)

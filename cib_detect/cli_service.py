@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -72,14 +73,32 @@ def serve(
 # --------------------------------------------------------------------------- client
 
 
+def _read(env: str) -> bytes | None:
+    path = os.environ.get(env)
+    return Path(path).read_bytes() if path else None
+
+
 def _client(target: str | None) -> Any:
+    """A client for ``target``. The token comes from ``CIB_TOKEN`` (or the file named by
+    ``CIB_TOKEN_FILE``), never from the command line; TLS from ``CIB_TLS_CA`` (and
+    ``CIB_TLS_CERT`` / ``CIB_TLS_KEY`` for mTLS), each a PEM file path."""
     from cib_detect.client import CibClient
     from cib_detect.config import load_settings
 
     if target is None:
         svc = load_settings().service
         target = f"{svc.host}:{svc.port}"
-    return CibClient(target)
+    token = os.environ.get("CIB_TOKEN")
+    if token is None and os.environ.get("CIB_TOKEN_FILE"):
+        token = Path(os.environ["CIB_TOKEN_FILE"]).read_text(encoding="utf-8").strip()
+    try:
+        return CibClient(
+            target, token=token, tls_ca=_read("CIB_TLS_CA"), tls_cert=_read("CIB_TLS_CERT"),
+            tls_key=_read("CIB_TLS_KEY"),
+        )  # fmt: skip
+    except OSError as exc:
+        err.print(f"[bold red]error[/]: {exc}")
+        raise typer.Exit(code=2) from None
 
 
 def _call(fn: Callable[[], T]) -> T:
@@ -301,3 +320,17 @@ def review(
             _fail(exc)
             return
     _emit(_dump(got)) if as_json else out.print(f"{cluster_id}: {_review_name(got.review.status)}")
+
+
+@client_app.command("erase")
+def client_erase(account_id: str, target: TargetOption = None, as_json: JsonFlag = False) -> None:
+    """Erase one account (admin role)."""
+    from cib_detect.client import erase_account
+
+    with _client(target) as c:
+        got = _call(lambda: erase_account(c, account_id))
+    if as_json:
+        _emit(_dump(got))
+    else:
+        out.print(f"{account_id}: {got.events_deleted} events, {got.memberships_deleted} "
+                  f"memberships, {got.evidence_edges_deleted} evidence edges erased")  # fmt: skip

@@ -119,15 +119,17 @@ def ingest(
     as_json: JsonFlag = False,
 ) -> None:
     """Store an events file in Neo4j, idempotent by event_id (re-ingesting changes nothing)."""
+    from cib_detect.privacy import Pseudonymiser
     from cib_detect.store.ingest import ingest_file
     from cib_detect.store.schema import ensure_schema
 
     try:
+        pseudonymiser = Pseudonymiser.from_settings(load_settings().security)
         with _open_store(neo4j) as store, _progress("ingest") as update:
             created = ensure_schema(store)
             result, info = ingest_file(
                 store, input, fmt=fmt, strict=strict, batch_size=batch_size,
-                workers=workers, progress=update,
+                workers=workers, progress=update, pseudonymiser=pseudonymiser,
             )  # fmt: skip
             uri, db = store.uri, store.database
     except CibError as exc:
@@ -145,6 +147,62 @@ def ingest(
         f"events -> {uri} ({db}) in {result.seconds:.2f}s "
         f"({result.events / max(result.seconds, 1e-9):,.0f} events/s)"
     )
+
+
+# --------------------------------------------------------------------------- erasure
+
+
+def erase(
+    account_id: Annotated[str, typer.Argument(help="The account id as ingested.")],
+    neo4j: UriOption = None,
+    batch_size: Annotated[int, typer.Option(help="Relationships per transaction.")] = 10_000,
+    as_json: JsonFlag = False,
+) -> None:
+    """Erase one account: its events, memberships and evidence edges; marks its runs."""
+    from cib_detect.privacy import Pseudonymiser
+    from cib_detect.store.erasure import erase_account
+
+    try:
+        pseudonymiser = Pseudonymiser.from_settings(load_settings().security)
+        with _open_store(neo4j) as store:
+            report = erase_account(store, pseudonymiser.account(account_id), batch=batch_size)
+    except CibError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _emit(report.as_record())
+    elif not report.found:
+        err.print(f"no account {account_id!r} in Neo4j: nothing to erase")
+    else:
+        err.print(
+            f"erased {account_id}: {report.events:,} events, {report.memberships:,} "
+            f"memberships, {report.evidence_edges:,} evidence edges; runs marked: "
+            f"{', '.join(report.runs) or 'none'}"
+        )
+
+
+def retention(
+    days: Annotated[int, typer.Option("--days", help="Delete events older than this.", min=1)],
+    neo4j: UriOption = None,
+    batch_size: Annotated[int, typer.Option(help="Events per transaction.")] = 10_000,
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete events older than N days (bounded transactions) and nodes left isolated."""
+    from cib_detect.store.erasure import apply_retention
+
+    try:
+        with _open_store(neo4j) as store:
+            report = apply_retention(store, days, batch=batch_size)
+    except CibError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _emit(report.as_record())
+    else:
+        err.print(
+            f"deleted {report.events:,} events before {report.cutoff_ms} (epoch ms), "
+            f"{report.accounts:,} accounts and {report.targets:,} targets left isolated"
+        )
 
 
 # --------------------------------------------------------------------------- query

@@ -15,6 +15,7 @@ the API.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -92,12 +93,31 @@ class CibClient:
         *,
         timeout_s: float = 30.0,
         channel: grpc.Channel | None = None,
+        token: str | None = None,
+        tls_ca: bytes | None = None,
+        tls_cert: bytes | None = None,
+        tls_key: bytes | None = None,
+        tls_server_name: str | None = None,
     ) -> None:
+        """``token``: bearer token (default: the ``CIB_TOKEN`` environment variable).
+        ``tls_ca`` (PEM) switches to TLS; ``tls_cert`` + ``tls_key`` add a client
+        certificate (mTLS)."""
         self.target = target
         self.timeout_s = timeout_s
-        self.channel = channel or grpc.insecure_channel(
-            target, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        token = token if token is not None else os.environ.get("CIB_TOKEN")
+        self.metadata: tuple[tuple[str, str], ...] = (
+            (("authorization", f"Bearer {token}"),) if token else ()
         )
+        options: list[tuple[str, Any]] = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        if tls_server_name:
+            options.append(("grpc.ssl_target_name_override", tls_server_name))
+        if channel is None:
+            if tls_ca is not None or tls_cert is not None:
+                creds = grpc.ssl_channel_credentials(tls_ca, tls_key, tls_cert)
+                channel = grpc.secure_channel(target, creds, options=options)
+            else:
+                channel = grpc.insecure_channel(target, options=options)
+        self.channel = channel
         self.ingest = igrpc.IngestServiceStub(self.channel)
         self.detection = dgrpc.DetectionServiceStub(self.channel)
         self.clusters = cgrpc.ClusterServiceStub(self.channel)
@@ -114,7 +134,7 @@ class CibClient:
 
     def _call(self, fn: Callable[..., T], request: Any, timeout_s: float | None = None) -> T:
         try:
-            return fn(request, timeout=timeout_s or self.timeout_s)
+            return fn(request, timeout=timeout_s or self.timeout_s, metadata=self.metadata)
         except grpc.RpcError as exc:
             raise error_from(exc) from None
 
@@ -151,7 +171,7 @@ class CibClient:
         """Send batches over one stream; yields each batch's committed outcome in order."""
         requests = (ipb.StreamEventsRequest(events=b, sequence=i) for i, b in enumerate(batches))
         try:
-            yield from self.ingest.StreamEvents(requests, timeout=timeout_s)
+            yield from self.ingest.StreamEvents(requests, timeout=timeout_s, metadata=self.metadata)
         except grpc.RpcError as exc:
             raise error_from(exc) from None
 
@@ -272,8 +292,10 @@ class CibClient:
             run_id=run_id, cluster_id=cluster_id, chunk_size=chunk_size
         )
         try:
-            return [e for chunk in self.clusters.StreamClusterEvidence(
-                req, timeout=self.timeout_s) for e in chunk.evidence]  # fmt: skip
+            chunks = self.clusters.StreamClusterEvidence(
+                req, timeout=self.timeout_s, metadata=self.metadata
+            )
+            return [e for chunk in chunks for e in chunk.evidence]
         except grpc.RpcError as exc:
             raise error_from(exc) from None
 
@@ -310,6 +332,64 @@ class CibClient:
             run_id=run_id, cluster_id=cluster_id, status=value, note=note, analyst=analyst
         )
         return self._call(self.clusters.SetClusterStatus, req).cluster
+
+
+def _admin_stub(client: CibClient) -> Any:
+    from cib_detect._proto.cib.v1 import admin_service_pb2_grpc as agrpc
+
+    return agrpc.AdminServiceStub(client.channel)
+
+
+def erase_account(client: CibClient, account_id: str) -> Any:
+    """``AdminService.EraseAccount`` (admin role)."""
+    from cib_detect._proto.cib.v1 import admin_service_pb2 as apb
+
+    req = apb.EraseAccountRequest(account_id=account_id)
+    return client._call(_admin_stub(client).EraseAccount, req, timeout_s=3600)
+
+
+def apply_retention(client: CibClient, max_age_days: int, batch_size: int = 0) -> Any:
+    """``AdminService.ApplyRetention`` (admin role)."""
+    from cib_detect._proto.cib.v1 import admin_service_pb2 as apb
+
+    req = apb.ApplyRetentionRequest(max_age_days=max_age_days, batch_size=batch_size)
+    return client._call(_admin_stub(client).ApplyRetention, req, timeout_s=3600)
+
+
+RETRYABLE = (errors.Unavailable, errors.DeadlineExceeded)
+
+
+def ingest_reliably(
+    client: CibClient,
+    batches: Iterable[list[pb.Event]],
+    *,
+    attempts: int = 30,
+    backoff_s: float = 0.5,
+    timeout_s: float = 30.0,
+    on_retry: Callable[[int, errors.CibError], None] | None = None,
+) -> ipb.IngestCounts:
+    """Send every batch until it is acknowledged, re-sending the same batch (same event
+    ids) after UNAVAILABLE or DEADLINE_EXCEEDED — at most ``attempts`` times per batch,
+    with capped exponential backoff. Idempotency by event id makes the re-sends safe:
+    an event whose first attempt committed comes back DUPLICATE, never twice."""
+    total = ipb.IngestCounts()
+    for i, batch in enumerate(batches):
+        for attempt in range(1, attempts + 1):
+            try:
+                resp = client._call(
+                    client.ingest.IngestEvents, ipb.IngestEventsRequest(events=batch), timeout_s
+                )
+                break
+            except RETRYABLE as exc:
+                if attempt == attempts:
+                    raise
+                if on_retry is not None:
+                    on_retry(i, exc)
+                time.sleep(min(backoff_s * 2 ** (attempt - 1), 5.0))
+        total.new += resp.counts.new
+        total.duplicate += resp.counts.duplicate
+        total.invalid += resp.counts.invalid
+    return total
 
 
 def file_batches(

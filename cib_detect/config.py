@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -145,6 +145,81 @@ class ServiceSettings(BaseModel):
     )
     ingest_workers: int = Field(2, ge=1, description="Writers for ingest done by a run's export.")
 
+    @model_validator(mode="after")
+    def _timeouts_nest(self) -> ServiceSettings:
+        """The driver's retry and pool-wait budgets must end before a call's deadline."""
+        if self.neo4j_retry_s + self.neo4j_acquire_s >= self.default_deadline_s:
+            raise ValueError(
+                "neo4j_retry_s + neo4j_acquire_s must be below default_deadline_s, so that "
+                "Neo4j retries end before the RPC deadline"
+            )
+        return self
+
+
+class TokenEntry(BaseModel):
+    """One API token: who holds it and which roles it grants. Give the token itself
+    (``token``, e.g. from the environment) or only its SHA-256 (``sha256``, hex)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    roles: tuple[Literal["ingest", "investigate", "admin"], ...] = Field(min_length=1)
+    token: SecretStr | None = None
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> TokenEntry:
+        if (self.token is None) == (self.sha256 is None):
+            raise ValueError(f"token {self.name!r}: give exactly one of token or sha256")
+        if self.token is not None and len(self.token.get_secret_value()) < 16:
+            raise ValueError(f"token {self.name!r}: at least 16 characters")
+        return self
+
+
+class SecuritySettings(BaseModel):
+    """Who may call the service, over what, and what is written down about it."""
+
+    auth: Literal["tokens", "none"] = Field(
+        "none",
+        description="'tokens': every RPC needs a bearer token whose roles allow it (health "
+        "stays open). 'none' is accepted only on a loopback address.",
+    )
+    tokens: tuple[TokenEntry, ...] = Field(
+        (), description="Tokens, e.g. CIB_SECURITY__TOKENS='[{\"name\": ..., ...}]'."
+    )
+    tokens_file: Path | None = Field(
+        None, description="TOML file with [[tokens]] tables (name, roles, token or sha256)."
+    )
+    tls_cert_file: Path | None = Field(None, description="Server certificate chain (PEM).")
+    tls_key_file: Path | None = Field(None, description="Server private key (PEM).")
+    tls_client_ca_file: Path | None = Field(
+        None, description="CA bundle for client certificates: set it to require mTLS."
+    )
+    audit_log: Path | None = Field(
+        None,
+        description="Append-only JSON-lines audit log of every call (who, which RPC, which "
+        "run/cluster/account, when). A call fails when its record cannot be written.",
+    )
+    audit_fsync: bool = Field(False, description="fsync the audit log after every record.")
+    pseudonymise: bool = Field(
+        False, description="Store account ids as keyed HMAC-SHA256 pseudonyms (needs a key)."
+    )
+    pseudonym_key: SecretStr | None = Field(
+        None, description="Key of the pseudonyms (at least 16 characters); keep it secret."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SecuritySettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("mTLS (tls_client_ca_file) needs tls_cert_file and tls_key_file")
+        if self.pseudonymise and (
+            self.pseudonym_key is None or len(self.pseudonym_key.get_secret_value()) < 16
+        ):
+            raise ValueError("pseudonymise needs pseudonym_key (at least 16 characters)")
+        return self
+
 
 class Settings(BaseSettings):
     """Process settings: environment ``CIB_*`` (nested with ``__``), ``.env``, or a TOML
@@ -157,6 +232,7 @@ class Settings(BaseSettings):
 
     neo4j: Neo4jSettings = Neo4jSettings()
     service: ServiceSettings = ServiceSettings()
+    security: SecuritySettings = SecuritySettings()
     log_level: str = "INFO"
 
     @classmethod

@@ -18,11 +18,14 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from cib_detect.errors import CibError, DeadlineExceeded, Unavailable
+from cib_detect.service.guard import Malformed
 
 log = structlog.get_logger("cib_detect.service")
 
 #: Time kept back from the caller's deadline for converting and sending the answer.
 DEADLINE_MARGIN_S = 0.02
+#: A remaining time beyond this means the client set no deadline.
+NO_DEADLINE_S = 10 * 86400.0
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -53,7 +56,8 @@ class Deadline:
     def timeout_s(self) -> float:
         """Seconds left for the next Neo4j transaction; raises when none are."""
         remaining = self._context.time_remaining()
-        left = self._default if remaining is None else remaining
+        # no deadline: None, or (for some call kinds) a practically infinite number
+        left = self._default if remaining is None or remaining > NO_DEADLINE_S else remaining
         left -= DEADLINE_MARGIN_S
         if left <= 0:
             raise DeadlineExceeded("the call's deadline passed before the work was done")
@@ -99,6 +103,8 @@ def unary(fn: Callable[[Any, Req, grpc.ServicerContext], Resp]) -> Callable[...,
     @functools.wraps(fn)
     def wrapper(self: Any, request: Req, context: grpc.ServicerContext) -> Resp:
         try:
+            if isinstance(request, Malformed):
+                raise request.error()
             self.readiness.require()
             return fn(self, request, context)
         except Exception as exc:
@@ -116,6 +122,8 @@ def streaming(
     @functools.wraps(fn)
     def wrapper(self: Any, request: Req, context: grpc.ServicerContext) -> Iterator[Resp]:
         try:
+            if isinstance(request, Malformed):
+                raise request.error()
             self.readiness.require()
             yield from fn(self, request, context)
         except Exception as exc:

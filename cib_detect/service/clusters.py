@@ -10,6 +10,7 @@ import grpc
 from cib_detect._proto.cib.v1 import cluster_service_pb2 as pb
 from cib_detect._proto.cib.v1 import cluster_service_pb2_grpc
 from cib_detect.errors import FieldViolation, InvalidInput
+from cib_detect.privacy import Pseudonymiser
 from cib_detect.service import convert, pagination
 from cib_detect.service.cache import ClusterCache, ClusterParts
 from cib_detect.service.calls import Deadline, Readiness, streaming, unary
@@ -32,11 +33,13 @@ class ClusterServicer(cluster_service_pb2_grpc.ClusterServiceServicer):
         readiness: Readiness,
         default_s: float,
         cache: ClusterCache | None = None,
+        pseudonymiser: Pseudonymiser | None = None,
     ) -> None:
         self.store = store
         self.readiness = readiness
         self.default_s = default_s
         self.cache = cache or ClusterCache()
+        self.pseudonymiser = pseudonymiser or Pseudonymiser(None)
 
     def _detail(
         self, run_id: str, cluster_id: str, context: grpc.ServicerContext
@@ -125,7 +128,8 @@ class ClusterServicer(cluster_service_pb2_grpc.ClusterServiceServicer):
     def ExplainAccount(
         self, request: pb.ExplainAccountRequest, context: grpc.ServicerContext
     ) -> pb.ExplainAccountResponse:
-        account = convert.required_id(request.account_id, "account_id")
+        given = convert.required_id(request.account_id, "account_id")
+        account = self.pseudonymiser.account(given)
         run_id = convert.optional_id(request.run_id, "run_id")
         limit = convert.page_size(request.evidence_limit, "evidence_limit", 10, 100)
         deadline = Deadline(context, self.default_s)

@@ -12,6 +12,7 @@ get ``shutdown_grace_s`` to finish, and open detection runs are cancelled.
 
 from __future__ import annotations
 
+import ipaddress
 import signal
 import socket
 import threading
@@ -26,6 +27,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from cib_detect._proto.cib.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
     cluster_service_pb2,
     cluster_service_pb2_grpc,
     detection_service_pb2,
@@ -34,11 +37,15 @@ from cib_detect._proto.cib.v1 import (
     ingest_service_pb2_grpc,
 )
 from cib_detect.config import Settings
-from cib_detect.errors import CibError
+from cib_detect.errors import CibError, FailedPrecondition, Unavailable
+from cib_detect.privacy import Pseudonymiser
+from cib_detect.service.admin import AdminServicer
+from cib_detect.service.cache import ClusterCache
 from cib_detect.service.calls import Readiness
 from cib_detect.service.clusters import ClusterServicer
 from cib_detect.service.detection import DetectionServicer
 from cib_detect.service.ingest import IngestServicer
+from cib_detect.service.security import AuditLog, SecurityInterceptor, TokenStore
 from cib_detect.service.worker import DetectionWorker
 from cib_detect.store import run_lifecycle
 from cib_detect.store.graph_store import GraphStore, StoreTimeouts
@@ -47,6 +54,7 @@ from cib_detect.store.schema import ensure_schema
 log = structlog.get_logger("cib_detect.server")
 
 SERVICE_NAMES = (
+    admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
     detection_service_pb2.DESCRIPTOR.services_by_name["DetectionService"].full_name,
     cluster_service_pb2.DESCRIPTOR.services_by_name["ClusterService"].full_name,
@@ -67,6 +75,7 @@ class CibService:
     readiness: Readiness
     settings: Settings
     instance: str
+    audit: AuditLog | None = None
     _stopped: threading.Event = field(default_factory=threading.Event)
     _ready_once: threading.Event = field(default_factory=threading.Event)
 
@@ -122,6 +131,8 @@ class CibService:
         self.worker.stop(timeout_s=grace)
         self.server.stop(grace).wait()
         self.store.close()
+        if self.audit is not None:
+            self.audit.close()
         log.info("stopped")
 
 
@@ -129,10 +140,60 @@ def instance_name(settings: Settings, port: int) -> str:
     return settings.service.instance or f"{socket.gethostname()}:{port}"
 
 
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _security(settings: Settings) -> tuple[TokenStore | None, AuditLog | None]:
+    sec = settings.security
+    tokens: TokenStore | None = None
+    if sec.auth == "tokens":
+        tokens = TokenStore.from_settings(sec)
+        if not len(tokens):
+            raise FailedPrecondition(
+                "security.auth is 'tokens' but no token is configured "
+                "(CIB_SECURITY__TOKENS or security.tokens_file)"
+            )
+    elif not _is_loopback(settings.service.host):
+        raise FailedPrecondition(
+            f"refusing to serve on {settings.service.host} without authentication: set "
+            "CIB_SECURITY__AUTH=tokens (and TLS), or listen on a loopback address"
+        )
+    audit = None
+    if sec.audit_log is not None:
+        try:
+            audit = AuditLog(sec.audit_log, fsync=sec.audit_fsync)
+        except OSError as exc:
+            raise FailedPrecondition(f"cannot open the audit log {sec.audit_log}: {exc}") from None
+    return tokens, audit
+
+
+def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    sec = settings.security
+    if sec.tls_cert_file is None or sec.tls_key_file is None:
+        return None
+    try:
+        chain = sec.tls_cert_file.read_bytes()
+        key = sec.tls_key_file.read_bytes()
+        ca = sec.tls_client_ca_file.read_bytes() if sec.tls_client_ca_file else None
+    except OSError as exc:
+        raise FailedPrecondition(f"cannot read the TLS files: {exc}") from None
+    return grpc.ssl_server_credentials(
+        [(key, chain)], root_certificates=ca, require_client_auth=ca is not None
+    )
+
+
 def create_server(settings: Settings) -> tuple[CibService, int]:
     """Build and start the server on ``settings.service.host:port``; returns at once
     (health NOT_SERVING) while a thread brings the service up."""
     svc = settings.service
+    tokens, audit = _security(settings)
+    credentials = _credentials(settings)
     store = GraphStore.open(
         settings.neo4j,
         timeouts=StoreTimeouts(
@@ -152,26 +213,41 @@ def create_server(settings: Settings) -> tuple[CibService, int]:
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=svc.max_workers, thread_name_prefix="rpc"),
         options=options,
+        interceptors=[SecurityInterceptor(tokens, audit)],
     )
-    port = server.add_insecure_port(f"{svc.host}:{svc.port}")
+    address = f"{svc.host}:{svc.port}"
+    try:
+        port = (
+            server.add_secure_port(address, credentials)
+            if credentials is not None
+            else server.add_insecure_port(address)
+        )
+    except RuntimeError:
+        port = 0
     if port == 0:
         store.close()
-        raise CibError(f"cannot listen on {svc.host}:{svc.port}")
+        raise Unavailable(f"cannot listen on {address}")
     readiness = Readiness()
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     name = instance_name(settings, port)
     worker = DetectionWorker(store, owner=name)
     service = CibService(server, port, store, worker, health_servicer, readiness, settings, name)
+    service.audit = audit
     service.set_serving(False, "the service is starting (waiting for Neo4j)")
     default_s = svc.default_deadline_s
+    pseudonymiser = Pseudonymiser.from_settings(settings.security)
+    cache = ClusterCache()
     ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(
-        IngestServicer(store, readiness, svc.max_batch_events), server
+        IngestServicer(store, readiness, svc.max_batch_events, default_s, pseudonymiser), server
     )
     detection_service_pb2_grpc.add_DetectionServiceServicer_to_server(
         DetectionServicer(store, worker, readiness, default_s), server
     )
     cluster_service_pb2_grpc.add_ClusterServiceServicer_to_server(
-        ClusterServicer(store, readiness, default_s), server
+        ClusterServicer(store, readiness, default_s, cache, pseudonymiser), server
+    )
+    admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
+        AdminServicer(store, readiness, cache, pseudonymiser), server
     )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -179,7 +255,9 @@ def create_server(settings: Settings) -> tuple[CibService, int]:
     )
     server.start()
     threading.Thread(target=service._bootstrap, name="bootstrap", daemon=True).start()
-    log.info("listening", host=svc.host, port=port, instance=name)
+    log.info("listening", host=svc.host, port=port, instance=name, tls=credentials is not None,
+             mtls=settings.security.tls_client_ca_file is not None,
+             auth=settings.security.auth, audit=str(settings.security.audit_log or ""))  # fmt: skip
     return service, port
 
 

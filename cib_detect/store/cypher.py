@@ -425,3 +425,87 @@ MATCH (r:DetectionRun {runId: $runId})
 OPTIONAL MATCH (c:Cluster {key: $key})
 RETURN r.status AS status, c {.*} AS cluster
 """
+
+# --------------------------------------------------------------------------- erasure
+
+#: The runs an account appears in (memberships or evidence), with how many memberships
+#: and evidence edges it has in each, before it is erased.
+ERASE_SURVEY = """
+MATCH (a:Account {accountId: $accountId})
+CALL (a) {
+  OPTIONAL MATCH (a)-[m:MEMBER_OF]->(c:Cluster)
+  RETURN collect({runId: m.runId, key: c.key}) AS memberships
+}
+CALL (a) {
+  OPTIONAL MATCH (a)-[e:COORDINATED]-()
+  WITH e.runId AS runId, e.clusterId AS clusterId, count(e) AS edges
+  WHERE runId IS NOT NULL
+  RETURN collect({runId: runId, key: runId + '/' + clusterId, edges: edges}) AS evidence
+}
+RETURN memberships, evidence
+"""
+
+#: Marks the runs and clusters an erasure changes, and keeps their counts true.
+ERASE_MARK = """
+UNWIND $runs AS run
+MATCH (r:DetectionRun {runId: run.runId})
+SET r.erasures = coalesce(r.erasures, 0) + 1, r.lastErasureAt = $now,
+    r.memberships = coalesce(r.memberships, 0) - run.memberships,
+    r.evidenceEdges = coalesce(r.evidenceEdges, 0) - run.edges
+WITH count(r) AS runs
+UNWIND $clusters AS cl
+MATCH (c:Cluster {key: cl.key})
+SET c.erasures = coalesce(c.erasures, 0) + 1,
+    c.size = c.size - cl.members, c.nEdges = c.nEdges - cl.edges
+RETURN runs, count(c) AS clusters
+"""
+
+#: One bounded batch of an account's relationships of one type; returns how many went.
+ERASE_ACTED = """
+MATCH (:Account {accountId: $accountId})-[e:ACTED]->()
+WITH e LIMIT $limit
+DELETE e
+RETURN count(*) AS deleted
+"""
+
+ERASE_MEMBER_OF = """
+MATCH (:Account {accountId: $accountId})-[e:MEMBER_OF]->()
+WITH e LIMIT $limit
+DELETE e
+RETURN count(*) AS deleted
+"""
+
+ERASE_COORDINATED = """
+MATCH (:Account {accountId: $accountId})-[e:COORDINATED]-()
+WITH DISTINCT e LIMIT $limit
+DELETE e
+RETURN count(*) AS deleted
+"""
+
+ERASE_NODE = """
+MATCH (a:Account {accountId: $accountId})
+DETACH DELETE a
+RETURN count(*) AS deleted
+"""
+
+#: Retention: events before the cutoff, deleted in transactions of ``$batch`` rows (an
+#: auto-commit statement).
+RETENTION_EVENTS = """
+MATCH ()-[e:ACTED]->()
+WHERE e.ts < $cutoff
+CALL (e) { DELETE e } IN TRANSACTIONS OF $batch ROWS
+RETURN count(*) AS deleted
+"""
+
+#: Accounts and targets with no relationship left (auto-commit, batched).
+RETENTION_ORPHAN_ACCOUNTS = """
+MATCH (a:Account) WHERE NOT EXISTS { (a)--() }
+CALL (a) { DELETE a } IN TRANSACTIONS OF $batch ROWS
+RETURN count(*) AS deleted
+"""
+
+RETENTION_ORPHAN_TARGETS = """
+MATCH (t:Target) WHERE NOT EXISTS { (t)--() }
+CALL (t) { DELETE t } IN TRANSACTIONS OF $batch ROWS
+RETURN count(*) AS deleted
+"""

@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 import secrets
@@ -40,9 +41,10 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cib_detect.errors import CibError, InvalidInput, Unavailable
+from cib_detect.errors import CibError, DeadlineExceeded, InvalidInput, Unavailable
 from cib_detect.io import read_events
 from cib_detect.model import EventTable, InputInfo
+from cib_detect.privacy import Pseudonymiser
 from cib_detect.store import cypher
 from cib_detect.store.graph_store import RETRYABLE, GraphStore, Tx
 
@@ -241,9 +243,14 @@ class BatchWriter:
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
 
-    def write(self, params: dict[str, Any], token: str | None = None) -> BatchResult:
-        """Write the batch (``token`` identifies it across attempts; new if omitted)."""
+    def write(
+        self, params: dict[str, Any], token: str | None = None, timeout_s: float | None = None
+    ) -> BatchResult:
+        """Write the batch (``token`` identifies it across attempts; new if omitted).
+        ``timeout_s`` bounds all attempts together: each transaction's server-side
+        timeout is what is left of it, and no attempt starts after it."""
         token = token or secrets.token_hex(16)
+        end = None if timeout_s is None else time.monotonic() + timeout_s
         size = len(params["ids"])
 
         def work(tx: Tx) -> tuple[int, int, bool, list[int]]:
@@ -269,15 +276,24 @@ class BatchWriter:
 
         last: Exception | None = None
         for attempt in range(1, self.max_attempts + 1):
+            left = None if end is None else end - time.monotonic()
+            if left is not None and left <= 0.001:
+                raise DeadlineExceeded(
+                    f"ingest batch of {size} events: deadline passed after {attempt - 1} "
+                    f"attempt(s) ({last}); re-send it with the same event ids"
+                )
             try:
                 with self.store.errors("ingest"):
                     try:
-                        new, dup, replayed, dup_rows = self.store.write_once(work)
+                        new, dup, replayed, dup_rows = self.store.write_once(work, timeout_s=left)
                     except RETRYABLE as exc:
                         last = exc
                         if attempt == self.max_attempts:
                             raise
-                        time.sleep(self.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random()))
+                        pause = self.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random())
+                        if end is not None:
+                            pause = min(pause, max(0.0, end - time.monotonic()))
+                        time.sleep(pause)
                         continue
             except CibError as exc:
                 raise type(exc)(
@@ -364,10 +380,14 @@ def ingest_file(
     batch_size: int = BATCH_SIZE,
     workers: int = 2,
     progress: Progress | None = None,
+    pseudonymiser: Pseudonymiser | None = None,
 ) -> tuple[IngestResult, InputInfo]:
-    """Read, validate and store an events file (same formats and checks as ``detect``)."""
+    """Read, validate and store an events file (same formats and checks as ``detect``);
+    with an enabled ``pseudonymiser`` the stored account ids are its pseudonyms."""
     t0 = time.perf_counter()
     events, info = read_events(path, fmt=fmt, strict=strict, keep_event_ids=True)
+    if pseudonymiser is not None and pseudonymiser.enabled:
+        events = dataclasses.replace(events, accounts=pseudonymiser.accounts(events.accounts))
     result = ingest_events(
         store, events, source=str(path), batch_size=batch_size, workers=workers,
         progress=progress,
@@ -379,7 +399,12 @@ def ingest_file(
 
 
 def ingest_batch(
-    store: GraphStore, events: EventTable, *, source: str = "grpc", token: str | None = None
+    store: GraphStore,
+    events: EventTable,
+    *,
+    source: str = "grpc",
+    token: str | None = None,
+    timeout_s: float | None = None,
 ) -> BatchResult:
     """Store one batch of events with distinct ids in one transaction (the service's
     ingest path). ``duplicate_rows`` of the result lists the events that were stored
@@ -396,4 +421,5 @@ def ingest_batch(
             else events.text
         )
     rows = np.arange(events.n, dtype=np.int64)
-    return BatchWriter(store, source=source).write(batch_params(events, ids, text, rows), token)
+    params = batch_params(events, ids, text, rows)
+    return BatchWriter(store, source=source).write(params, token, timeout_s)
