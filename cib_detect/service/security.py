@@ -195,9 +195,12 @@ class SecurityInterceptor(grpc.ServerInterceptor):
                 "peer": context.peer(),
                 "verdict": verdict,
             }
-            cn: Any = context.auth_context().get("x509_common_name")
-            if cn:
-                record["client_cert"] = bytes(cn[0]).decode("utf-8", "replace")
+            auth = context.auth_context()
+            names: Any = [n for n in auth.get("x509_common_name", []) if n] or [
+                n for n in auth.get("x509_subject_alternative_name", []) if n
+            ]
+            if names:
+                record["client_cert"] = bytes(names[0]).decode("utf-8", "replace")
             if request is not None:
                 for name in AUDIT_FIELDS:
                     value = getattr(request, name, None)
