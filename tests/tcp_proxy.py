@@ -1,12 +1,14 @@
-"""A small TCP proxy on 127.0.0.1 for fault tests: forwards to a backend until told to
-cut, then refuses and drops every connection; can resume. Bounded: every thread ends when
-the proxy closes."""
+"""A small TCP fault proxy on 127.0.0.1: forwards to a backend, and on request delays
+every chunk (``delay_s``), silently drops traffic (``blackhole``: connections stay open
+but nothing gets through), or cuts (drops every connection and refuses new ones until
+:meth:`resume`). Bounded: every thread ends when the proxy closes."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import threading
+import time
 
 
 class TcpProxy:
@@ -20,6 +22,8 @@ class TcpProxy:
         self.port = int(self._sock.getsockname()[1])
         self._up = threading.Event()
         self._up.set()
+        self.delay_s = 0.0
+        self.blackhole = False
         self._closed = threading.Event()
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -37,6 +41,8 @@ class TcpProxy:
             c.close()
 
     def resume(self) -> None:
+        self.delay_s = 0.0
+        self.blackhole = False
         self._up.set()
 
     def close(self) -> None:
@@ -67,13 +73,16 @@ class TcpProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         try:
-            while True:
+            while not self._closed.is_set():
                 data = src.recv(65536)
                 if not data:
                     break
+                if self.delay_s:
+                    time.sleep(self.delay_s)
+                if self.blackhole:
+                    continue
                 dst.sendall(data)
         except OSError:
             pass
