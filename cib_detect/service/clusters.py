@@ -78,12 +78,8 @@ class ClusterServicer(cluster_service_pb2_grpc.ClusterServiceServicer):
         if not run_id:
             run_id = reads.resolve_run(self.store, run_id, timeout_s=deadline.timeout_s())
         listing = {"run": run_id, "min_score": request.min_score}
-        pos = pagination.decode(request.page_token, "clusters", listing)
-        after = 0
-        if pos is not None:
-            if len(pos) != 1 or not isinstance(pos[0], int):
-                raise _malformed()
-            after = pos[0]
+        pos = pagination.decode(request.page_token, "clusters", listing, (int,))
+        after = pos[0] if pos is not None else 0
         total, page = reads.cluster_page(
             self.store, run_id, after_rank=after, min_score=request.min_score, limit=size + 1,
             timeout_s=deadline.timeout_s(),

@@ -71,14 +71,8 @@ class DetectionServicer(detection_service_pb2_grpc.DetectionServiceServicer):
         self, request: pb.ListDetectionRunsRequest, context: grpc.ServicerContext
     ) -> pb.ListDetectionRunsResponse:
         size = convert.page_size(request.page_size, "page_size", 50, lifecycle.MAX_PAGE)
-        pos = pagination.decode(request.page_token, "runs", {})
-        after = None
-        if pos is not None:
-            if len(pos) != 2 or not isinstance(pos[0], int) or not isinstance(pos[1], str):
-                raise InvalidInput(
-                    "page_token: malformed", violations=[FieldViolation("page_token", "malformed")]
-                )
-            after = (pos[0], pos[1])
+        pos = pagination.decode(request.page_token, "runs", {}, (int, str))
+        after = (pos[0], pos[1]) if pos is not None else None
         deadline = Deadline(context, self.default_s)
         runs = lifecycle.list_runs(
             self.store, after=after, limit=size + 1, timeout_s=deadline.timeout_s()

@@ -35,8 +35,11 @@ def _bad(reason: str) -> InvalidInput:
     return InvalidInput(f"page_token: {reason}", violations=[FieldViolation("page_token", reason)])
 
 
-def decode(token: str, kind: str, fields: dict[str, Any]) -> list[Any] | None:
-    """The position of ``token`` (None for an empty token: the first page)."""
+def decode(
+    token: str, kind: str, fields: dict[str, Any], shape: tuple[type, ...] = ()
+) -> list[Any] | None:
+    """The position of ``token`` (None for an empty token: the first page); with
+    ``shape``, the position must hold exactly values of those types."""
     if not token:
         return None
     if len(token) > MAX_TOKEN:
@@ -52,5 +55,10 @@ def decode(token: str, kind: str, fields: dict[str, Any]) -> list[Any] | None:
         raise _bad("belongs to another listing: keep the request's other fields unchanged")
     position = doc.get("p")
     if not isinstance(position, list):
+        raise _bad("malformed")
+    if shape and (
+        len(position) != len(shape)
+        or not all(type(v) is t for v, t in zip(position, shape, strict=True))
+    ):
         raise _bad("malformed")
     return position

@@ -17,7 +17,12 @@ from cib_detect.store import cypher
 from cib_detect.store.graph_store import GraphStore
 from cib_detect.store.investigate import bind, get_query
 from cib_detect.store.run_lifecycle import now_ms
-from cib_detect.store.run_read import evidence_from, evidence_order, sub_scores_from
+from cib_detect.store.run_read import (
+    evidence_from,
+    evidence_order,
+    sub_scores_from,
+    top_target_from,
+)
 
 REVIEW_STATUSES = ("open", "under_review", "actioned", "dismissed")
 MAX_NOTE = 10_000
@@ -149,16 +154,7 @@ def get_cluster(
     return ClusterDetail(
         summary=summary_from(row["cluster"]),
         members=tuple(row["members"]),
-        top_targets=tuple(
-            TopTarget(
-                target=t["target"],
-                accounts=int(t["accounts"]),
-                first_ts=int(t["firstTs"]),
-                last_ts=int(t["lastTs"]),
-                popularity=int(t["popularity"]),
-            )
-            for t in row["topTargets"]
-        ),
+        top_targets=tuple(top_target_from(t) for t in row["topTargets"]),
         evidence=tuple(sorted(evidence, key=evidence_order)),
     )
 

@@ -137,6 +137,14 @@ def event_ids(events: EventTable) -> pa.Array:
     return ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
 
 
+def _text_array(events: EventTable) -> pa.Array | None:
+    """The events' texts as one Arrow array (None without a text column)."""
+    if events.text is None:
+        return None
+    text = events.text
+    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+
+
 def first_rows(ids: pa.Array) -> Rows:
     """Row numbers of the first occurrence of each id, ascending."""
     enc = pc.dictionary_encode(ids)
@@ -320,13 +328,7 @@ def ingest_events(
     t0 = time.perf_counter()
     ids = event_ids(events)
     rows = first_rows(ids) if events.n else np.zeros(0, np.int64)
-    text = None
-    if events.text is not None:
-        text = (
-            events.text.combine_chunks()
-            if isinstance(events.text, pa.ChunkedArray)
-            else events.text
-        )
+    text = _text_array(events)
     result = IngestResult(events=int(rows.size), duplicate_in_input=events.n - int(rows.size))
     phases = plan_phases(events, rows, batch_size, workers)
     writer = BatchWriter(store, source=source)
@@ -413,13 +415,7 @@ def ingest_batch(
     if events.n == 0:
         return BatchResult(0, 0, 0)
     ids = event_ids(events)
-    text = None
-    if events.text is not None:
-        text = (
-            events.text.combine_chunks()
-            if isinstance(events.text, pa.ChunkedArray)
-            else events.text
-        )
+    text = _text_array(events)
     rows = np.arange(events.n, dtype=np.int64)
     params = batch_params(events, ids, text, rows)
     return BatchWriter(store, source=source).write(params, token, timeout_s)

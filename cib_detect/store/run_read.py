@@ -33,6 +33,17 @@ def sub_scores_from(props: dict[str, Any]) -> dict[str, float]:
     return dict(sorted(out.items()))
 
 
+def top_target_from(t: dict[str, Any]) -> TopTarget:
+    """A ``TOP_TARGET`` row (target, accounts, popularity, firstTs, lastTs) as a model."""
+    return TopTarget(
+        target=t["target"],
+        accounts=int(t["accounts"]),
+        first_ts=int(t["firstTs"]),
+        last_ts=int(t["lastTs"]),
+        popularity=int(t["popularity"]),
+    )
+
+
 def evidence_from(a: str, b: str, e: dict[str, Any]) -> Evidence:
     """One ``COORDINATED`` edge back as :class:`Evidence` (inverse of :func:`evidence_row`)."""
     targets: list[str] = list(e.get("exampleTargets") or [])
@@ -113,16 +124,7 @@ def read_run_clusters(store: GraphStore, run_id: str) -> list[Cluster]:
                 sub_scores=sub_scores_from(c),
                 members=tuple(sorted(row["members"])),
                 signals=tuple(c.get("signals") or ()),
-                top_targets=tuple(
-                    TopTarget(
-                        target=t["target"],
-                        accounts=int(t["accounts"]),
-                        first_ts=int(t["firstTs"]),
-                        last_ts=int(t["lastTs"]),
-                        popularity=int(t["popularity"]),
-                    )
-                    for t in row["topTargets"]
-                ),
+                top_targets=tuple(top_target_from(t) for t in row["topTargets"]),
                 evidence=tuple(sorted(evidence.pop(cid, []), key=evidence_order)),
                 n_edges=int(c["nEdges"]),
                 evidence_truncated=bool(c.get("evidenceTruncated", False)),
