@@ -10,6 +10,7 @@ from cib_detect._proto.cib.v1 import common_pb2, ingest_service_pb2_grpc
 from cib_detect._proto.cib.v1 import ingest_service_pb2 as pb
 from cib_detect.errors import FieldViolation, InvalidInput
 from cib_detect.privacy import Pseudonymiser
+from cib_detect.service import metrics
 from cib_detect.service.calls import Deadline, Readiness, streaming, unary
 from cib_detect.service.events import DUPLICATE, INVALID, NEW, BatchOutcome, ingest_events
 from cib_detect.service.guard import LenientBatch, as_batch
@@ -40,6 +41,9 @@ def _results(
     counts = pb.IngestCounts(
         new=outcome.count(NEW), duplicate=outcome.count(DUPLICATE), invalid=outcome.count(INVALID)
     )
+    metrics.INGESTED.labels(NEW).inc(counts.new)
+    metrics.INGESTED.labels(DUPLICATE).inc(counts.duplicate)
+    metrics.INGESTED.labels(INVALID).inc(counts.invalid)
     return results, counts
 
 

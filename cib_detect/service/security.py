@@ -1,4 +1,5 @@
-"""Authentication, authorisation and the audit log, enforced in one server interceptor.
+"""Authentication, authorisation, the audit log, request decoding and call metrics, all in
+one server interceptor.
 
 * **Tokens with roles.** A call carries ``authorization: Bearer <token>``; the token's
   SHA-256 is looked up among the configured tokens (from the environment or a TOML
@@ -37,6 +38,7 @@ from cib_detect._proto.cib.v1 import (
 )
 from cib_detect.config import SecuritySettings, TokenEntry
 from cib_detect.errors import InvalidInput
+from cib_detect.service import metrics
 from cib_detect.service.guard import decode_batch, safe_deserializer
 
 INGEST, INVESTIGATE, ADMIN = "ingest", "investigate", "admin"
@@ -170,10 +172,10 @@ class SecurityInterceptor(grpc.ServerInterceptor):
             return handler
         des = request_decoder(method, handler.request_deserializer)
         if self.tokens is None and self.audit is None:
-            return _wrap(handler, None, des)
+            return _wrap(handler, None, des, method)
         principal, verdict, reason = self._decide(method, details.invocation_metadata)
         return _wrap(handler, lambda request, context: self._gate(
-            method, principal, verdict, reason, request, context), des)  # fmt: skip
+            method, principal, verdict, reason, request, context), des, method)  # fmt: skip
 
     def _gate(
         self,
@@ -262,41 +264,63 @@ def _wrap(
     handler: grpc.RpcMethodHandler[Any, Any],
     gate: Gate | None,
     des: Callable[[bytes], Any] | None,
+    method: str,
 ) -> grpc.RpcMethodHandler[Any, Any]:
-    """The same handler decoding with ``des`` and running ``gate`` first (with the
-    request, or None for a request stream)."""
+    """The same handler decoding with ``des``, running ``gate`` first (with the request,
+    or None for a request stream), and recording the call's metrics."""
     ser = handler.response_serializer
-    if gate is None:
-        gate = _no_gate
+    check = gate or _no_gate
     if handler.unary_unary is not None:
         inner_uu = handler.unary_unary
 
         def uu(request: Any, context: grpc.ServicerContext) -> Any:
-            gate(request, context)
-            return inner_uu(request, context)
+            t0, failed = time.perf_counter(), True
+            try:
+                check(request, context)
+                out = inner_uu(request, context)
+                failed = False
+                return out
+            finally:
+                metrics.observe(method, time.perf_counter() - t0, context, failed)
 
         return grpc.unary_unary_rpc_method_handler(uu, des, ser)
     if handler.unary_stream is not None:
         inner_us = handler.unary_stream
 
         def us(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            gate(request, context)
-            yield from inner_us(request, context)
+            t0, failed = time.perf_counter(), True
+            try:
+                check(request, context)
+                yield from inner_us(request, context)
+                failed = False
+            finally:
+                metrics.observe(method, time.perf_counter() - t0, context, failed)
 
         return grpc.unary_stream_rpc_method_handler(us, des, ser)
     if handler.stream_unary is not None:
         inner_su = handler.stream_unary
 
         def su(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
-            gate(None, context)
-            return inner_su(requests, context)
+            t0, failed = time.perf_counter(), True
+            try:
+                check(None, context)
+                out = inner_su(requests, context)
+                failed = False
+                return out
+            finally:
+                metrics.observe(method, time.perf_counter() - t0, context, failed)
 
         return grpc.stream_unary_rpc_method_handler(su, des, ser)
     inner_ss = handler.stream_stream
     assert inner_ss is not None
 
     def ss(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
-        gate(None, context)
-        yield from inner_ss(requests, context)
+        t0, failed = time.perf_counter(), True
+        try:
+            check(None, context)
+            yield from inner_ss(requests, context)
+            failed = False
+        finally:
+            metrics.observe(method, time.perf_counter() - t0, context, failed)
 
     return grpc.stream_stream_rpc_method_handler(ss, des, ser)

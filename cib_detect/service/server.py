@@ -20,6 +20,7 @@ import time
 from concurrent import futures
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import Any
 
 import grpc
 import structlog
@@ -39,6 +40,7 @@ from cib_detect._proto.cib.v1 import (
 from cib_detect.config import Settings
 from cib_detect.errors import CibError, FailedPrecondition, Unavailable
 from cib_detect.privacy import Pseudonymiser
+from cib_detect.service import metrics
 from cib_detect.service.admin import AdminServicer
 from cib_detect.service.cache import ClusterCache
 from cib_detect.service.calls import Readiness
@@ -76,6 +78,8 @@ class CibService:
     settings: Settings
     instance: str
     audit: AuditLog | None = None
+    metrics_server: Any = None
+    metrics_port: int = 0
     _stopped: threading.Event = field(default_factory=threading.Event)
     _ready_once: threading.Event = field(default_factory=threading.Event)
 
@@ -133,6 +137,8 @@ class CibService:
         self.store.close()
         if self.audit is not None:
             self.audit.close()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
         log.info("stopped")
 
 
@@ -254,6 +260,10 @@ def create_server(settings: Settings) -> tuple[CibService, int]:
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     server.start()
+    if svc.metrics_port is not None:
+        service.metrics_server, service.metrics_port = metrics.serve_metrics(
+            svc.host, svc.metrics_port
+        )
     threading.Thread(target=service._bootstrap, name="bootstrap", daemon=True).start()
     log.info("listening", host=svc.host, port=port, instance=name, tls=credentials is not None,
              mtls=settings.security.tls_client_ca_file is not None,

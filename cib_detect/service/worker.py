@@ -25,6 +25,7 @@ import structlog
 
 from cib_detect.config import DetectParams
 from cib_detect.errors import Cancelled, CibError, DeadlineExceeded, FailedPrecondition
+from cib_detect.service import metrics
 from cib_detect.store import run_lifecycle as lifecycle
 from cib_detect.store.export import export_events
 from cib_detect.store.graph_store import GraphStore
@@ -206,6 +207,7 @@ class DetectionWorker:
                 source=source, run_id=job.run_id, on_batch=on_batch,
             )  # fmt: skip
             job.stage, job.progress = "complete", 1.0
+            metrics.RUNS.labels("succeeded").inc()
             log.info("run_complete", run_id=job.run_id, clusters=len(result.clusters),
                      events=events.n, seconds=round(time.perf_counter() - t0, 3))  # fmt: skip
         except CibError as exc:
@@ -217,7 +219,9 @@ class DetectionWorker:
             with contextlib.suppress(CibError):  # cancelled already (the usual case)
                 lifecycle.cancel_run(self.store, job.run_id, job.cancel_reason or exc.message)
             log.info("run_cancelled", run_id=job.run_id, reason=job.cancel_reason)
+            metrics.RUNS.labels("cancelled").inc()
             return
         what = "DEADLINE_EXCEEDED" if isinstance(exc, DeadlineExceeded) else exc.status
+        metrics.RUNS.labels("failed").inc()
         lifecycle.fail_run(self.store, job.run_id, f"{what}: {exc.message}")
         log.warning("run_failed", run_id=job.run_id, error=exc.message[:300])

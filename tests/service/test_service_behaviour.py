@@ -223,3 +223,28 @@ def test_health_follows_neo4j_and_shutdown(neo4j_settings: Neo4jSettings, store:
         channel.close()
         service.stop(grace_s=1)
         proxy.close()
+
+
+def test_metrics_endpoint_counts_calls(neo4j_settings: Neo4jSettings, store: object) -> None:
+    import urllib.request
+
+    settings = service_settings(neo4j_settings)
+    settings.service.metrics_port = 0
+    service, port = create_server(settings)
+    client = CibClient(f"127.0.0.1:{port}", timeout_s=10)
+    try:
+        client.wait_until_serving(120)
+        with pytest.raises(NotFound):
+            client.get_run("r-metrics")
+        client.ingest_events([event_message("m-1", "a", "stream", "t", T0)])
+        url = f"http://127.0.0.1:{service.metrics_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        assert (
+            'cib_rpc_total{code="NOT_FOUND",method="/cib.v1.DetectionService/GetDetectionRun"}'
+            in text
+        )
+        assert 'cib_ingest_events_total{status="' in text
+        assert "cib_rpc_seconds_bucket" in text
+    finally:
+        client.close()
+        service.stop(grace_s=1)
