@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cib_detect.errors import InvalidInput, RejectReport
-from cib_detect.io.formats import detect_format, load_raw
+from cib_detect.io.formats import detect_format, load_raw, rejected_rows
 from cib_detect.io.validate import validate
 from cib_detect.model import EventTable, InputInfo
 
@@ -161,7 +161,7 @@ def read_events(
         path=str(p),
         sha256=digest,
         format=kind,
-        rows=n_rows + len(parse_rejects),
+        rows=n_rows + rejected_rows(parse_rejects),
         accepted=events.n,
         rejected=report.count,
         duplicates=duplicates,

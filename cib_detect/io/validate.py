@@ -6,6 +6,7 @@ read stops with :class:`~cib_detect.errors.InvalidInput` naming the first bad ro
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cib_detect.errors import FieldViolation, InvalidInput, RejectReport
-from cib_detect.io.formats import SequentialRows
+from cib_detect.io.formats import SequentialRows, rejected_rows
 from cib_detect.kernels import strings
 
 #: Earliest and latest accepted instants: 1990-01-01 and 2100-01-01 UTC, in epoch ms.
@@ -27,6 +28,9 @@ MS_THRESHOLD = 100_000_000_000
 MAX_ID_BYTES = 512
 MAX_TEXT_BYTES = 65_536
 ID_COLUMNS = ("event_id", "account_id", "action", "target")
+#: Beyond any accepted instant, and safely inside int64 (values are clipped to it).
+_FAR_MS = 10**18
+_ABSURD = "absurd timestamp (before 1990-01-01 or after 2100-01-01)"
 _NUMERIC_RE = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
 
 Mask = npt.NDArray[np.bool_]
@@ -70,28 +74,91 @@ def _mask(arr: Any) -> Mask:
     return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 
-def _as_utf8(arr: pa.Array, field: str, col: _Collector) -> pa.Array:
-    """Binary/other -> UTF-8 string array; rows that are not valid UTF-8 are flagged."""
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        return arr
-    if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
+def _utf8_view(arr: pa.Array) -> pa.Array:
+    """A string-like or bytes-like array as a (large_)string array over the same bytes,
+    without checking them (dictionaries decoded, view/fixed-size layouts copied)."""
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        arr = pc.cast(arr, t.value_type)  # indices were bounds-checked on load
+        t = arr.type
+    if pa.types.is_string_view(t) or pa.types.is_binary_view(t) or pa.types.is_fixed_size_binary(t):
+        arr = pc.cast(arr, pa.large_binary())
+        t = arr.type
+    if pa.types.is_string(t) or pa.types.is_binary(t):
+        return arr.view(pa.string())
+    if pa.types.is_large_string(t) or pa.types.is_large_binary(t):
+        return arr.view(pa.large_string())
+    return pc.cast(arr, pa.string())  # numbers, dates, ...: their text
+
+
+#: Rows per block below which invalid UTF-8 is located value by value in Python.
+_UTF8_BLOCK = 64
+#: How Arrow's full validation names the first value that is not UTF-8.
+_BAD_UTF8_AT = re.compile(r"Invalid UTF8 sequence at string index (\d+)")
+
+
+def _invalid_utf8(arr: pa.Array) -> Mask | None:
+    """Rows of a (large_)string array whose bytes are not valid UTF-8 (None: all valid).
+
+    Arrow checks the values in C++ and names the first bad one; checking resumes after
+    it. Should its message not name the row, failing blocks are halved down to small
+    ones whose values Python decodes one by one.
+    """
+
+    def valid(lo: int, hi: int) -> bool:
         try:
-            return pc.cast(arr, pa.string())
+            arr.slice(lo, hi - lo).validate(full=True)
         except pa.ArrowInvalid:
-            bad = np.zeros(len(arr), dtype=np.bool_)
-            fixed: list[str | None] = []
-            for i, v in enumerate(arr.to_pylist()):
+            return False
+        return True
+
+    if valid(0, len(arr)):
+        return None
+    bad = np.zeros(len(arr), dtype=np.bool_)
+    stack: list[tuple[int, int]] = []
+    lo = 0
+    while lo < len(arr):
+        try:
+            arr.slice(lo).validate(full=True)
+            break
+        except pa.ArrowInvalid as exc:
+            found = _BAD_UTF8_AT.search(str(exc))
+            if found is None or lo + int(found.group(1)) >= len(arr):
+                stack.append((lo, len(arr)))
+                break
+            bad[lo + int(found.group(1))] = True
+            lo += int(found.group(1)) + 1
+    while stack:
+        lo, hi = stack.pop()
+        if hi - lo <= _UTF8_BLOCK:
+            block = arr.slice(lo, hi - lo).view(
+                pa.binary() if pa.types.is_string(arr.type) else pa.large_binary()
+            )
+            for i, v in enumerate(block.to_pylist()):
                 if v is None:
-                    fixed.append(None)
                     continue
                 try:
-                    fixed.append(v.decode("utf-8"))
+                    v.decode("utf-8")
                 except UnicodeDecodeError:
-                    bad[i] = True
-                    fixed.append("")
+                    bad[lo + i] = True
+            continue
+        mid = (lo + hi) // 2
+        stack.extend((a, b) for a, b in ((mid, hi), (lo, mid)) if not valid(a, b))
+    return bad
+
+
+def _as_utf8(arr: pa.Array, field: str, col: _Collector) -> pa.Array:
+    """Any supported array -> UTF-8 string array; values that are not valid UTF-8 (bytes
+    or string-typed columns written without checks) are flagged and become ""."""
+    s = _utf8_view(arr)
+    if pa.types.is_string(s.type) or pa.types.is_large_string(s.type):
+        bad = _invalid_utf8(s)
+        if bad is not None:
             col.flag(bad, field, "not valid UTF-8")
-            return pa.array(fixed, pa.string())
-    return pc.cast(arr, pa.string())
+            s = pc.if_else(pa.array(bad), pa.scalar("", s.type), s)
+        if not pa.types.is_string(s.type):
+            s = pc.cast(s, pa.string())
+    return s
 
 
 def _value_problems(values: pa.Array) -> list[tuple[Mask, str]]:
@@ -191,7 +258,10 @@ def dictionary_encode(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
     valid: list[npt.NDArray[np.bool_]] = []
     for c, k in zip(chunks, which, strict=True):
         idx = np.asarray(c.indices.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
-        parts.append(remap[starts[k] + idx] if idx.size else np.zeros(0, np.int32))
+        if len(dicts[k]) == 0:  # an all-null chunk (e.g. a row group of nulls)
+            parts.append(np.zeros(idx.size, np.int32))
+        else:
+            parts.append(remap[starts[k] + idx] if idx.size else np.zeros(0, np.int32))
         valid.append(
             ~_mask(pc.is_null(c.indices)) if c.indices.null_count else np.ones(len(c), np.bool_)
         )
@@ -213,14 +283,10 @@ def _check_dict_ids(
     """
     enc = dictionary_encode(arr)
     values = enc.dictionary
-    bad_value = np.zeros(len(values), dtype=np.bool_)
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-        sub = _Collector(len(values), SequentialRows(1, len(values)), RejectReport())
-        values = _as_utf8(values, field, sub)
-        bad_value |= sub.bad
-        utf8_bad = sub.bad
-    else:
-        utf8_bad = bad_value.copy()
+    # string-typed dictionaries are checked too: other writers may store any bytes
+    sub = _Collector(len(values), SequentialRows(1, len(values)), RejectReport())
+    values = _as_utf8(values, field, sub)
+    utf8_bad = sub.bad
     indices = enc.indices
     idx = np.asarray(indices.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
     col.flag(_mask(pc.is_null(indices)), field, "missing")
@@ -238,7 +304,9 @@ def _numbers_to_ms(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     secs = np.abs(values) < MS_THRESHOLD
     ms = np.where(secs, values * 1000.0, values)
     ms = np.where(np.isfinite(ms), ms, 0.0)
-    return np.rint(ms).astype(np.int64)
+    # far out of range stays out of range, without overflowing int64
+    out: npt.NDArray[np.int64] = np.rint(np.clip(ms, -_FAR_MS, _FAR_MS)).astype(np.int64)
+    return out
 
 
 def _iso_to_ms(text: str) -> int | None:
@@ -260,12 +328,23 @@ def _parse_timestamps(arr: pa.Array, col: _Collector) -> npt.NDArray[np.int64]:
     field = "timestamp"
     col.flag(_mask(pc.is_null(arr)), field, "missing")
     t = arr.type
+    if pa.types.is_dictionary(t):
+        arr = pc.cast(arr, t.value_type)
+        t = arr.type
     if pa.types.is_timestamp(t):
-        raw = pc.cast(arr, pa.timestamp("ms", tz=t.tz)).cast(pa.int64())
-        out = np.asarray(raw.fill_null(0).to_numpy(), dtype=np.int64)
+        # exact instants in any unit; finer than milliseconds is floored to milliseconds
+        ticks = np.asarray(pc.cast(arr, pa.int64()).fill_null(0).to_numpy(), dtype=np.int64)
+        if t.unit == "s":
+            out = np.clip(ticks, -_FAR_MS // 1000, _FAR_MS // 1000) * 1000
+        else:
+            out = ticks // {"ms": 1, "us": 1000, "ns": 1_000_000}[t.unit]
     elif pa.types.is_integer(t):
+        if pa.types.is_uint64(t):  # above int64: certainly not a time
+            big = _mask(pc.greater(arr, pa.scalar(2**63 - 1, pa.uint64())))
+            col.flag(big, field, _ABSURD)
+            arr = pc.if_else(pa.array(big), pa.scalar(0, pa.uint64()), arr)
         vals_i = np.asarray(pc.cast(arr, pa.int64()).fill_null(0).to_numpy(), dtype=np.int64)
-        secs = np.abs(vals_i) < MS_THRESHOLD
+        secs = (vals_i > -MS_THRESHOLD) & (vals_i < MS_THRESHOLD)
         out = np.where(secs, vals_i * 1000, vals_i)
     elif pa.types.is_floating(t):
         vals = np.asarray(pc.cast(arr, pa.float64()).fill_null(0).to_numpy(), dtype=np.float64)
@@ -300,7 +379,7 @@ def _parse_timestamps(arr: pa.Array, col: _Collector) -> npt.NDArray[np.int64]:
             col.flag(unparsable, field, "not epoch seconds, epoch milliseconds or ISO-8601")
             col.flag(naive, field, "ISO-8601 timestamp has no time zone")
     absurd = ~col.bad & ((out < MIN_TS_MS) | (out >= MAX_TS_MS))
-    col.flag(absurd, field, "absurd timestamp (before 1990-01-01 or after 2100-01-01)")
+    col.flag(absurd, field, _ABSURD)
     return out
 
 
@@ -316,7 +395,10 @@ def validate(
     n = table.num_rows
     col = _Collector(n, rows, report)
     cols: dict[str, Any] = {name: table[name] for name in table.column_names}
-    cols["timestamp"] = cols["timestamp"].combine_chunks()
+    ts_col = cols["timestamp"]
+    if pa.types.is_dictionary(ts_col.type):
+        ts_col = pc.cast(ts_col, ts_col.type.value_type)
+    cols["timestamp"] = ts_col.combine_chunks()
     checked: dict[str, Any] = {}
     id_hash: npt.NDArray[np.uint64] | None = None
     if "event_id" in cols:
@@ -334,7 +416,7 @@ def validate(
             f"longer than {MAX_TEXT_BYTES} bytes",
         )
     violations = sorted([*(parse_rejects or []), *col.found], key=lambda v: (v.row or 0, v.field))
-    bad_rows = int(col.bad.sum()) + len(parse_rejects or [])
+    bad_rows = int(col.bad.sum()) + rejected_rows(parse_rejects or [])
     if strict and bad_rows:
         first = violations[:20]
         raise InvalidInput(
