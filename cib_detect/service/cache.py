@@ -1,8 +1,10 @@
 """A bounded in-process cache of what never changes once a run is complete: each
 cluster's members, top targets and evidence edges, already converted to API messages.
 
-The cluster's own node (score, review status) is always read fresh, in the same query
-that checks the run is complete, so analysts' decisions show at once on every instance.
+The cluster's own node (score, review status, erasure count) is always read fresh, in
+the same query that checks the run is complete, so analysts' decisions show at once on
+every instance, and parts cached before an erasure (by any instance or the CLI) are
+never served: their ``version`` no longer matches the node's erasure count.
 Entries expire after ``ttl_s`` and the least recently used go first beyond
 ``max_items``; :meth:`ClusterCache.drop_run` forgets a run (when its data is changed).
 """
@@ -22,6 +24,7 @@ class ClusterParts:
     members: tuple[str, ...]
     top_targets: tuple[pb.TopTarget, ...]
     evidence: tuple[pb.EvidenceEdge, ...]  # strongest first
+    version: int = 0  # the cluster's erasure count when it was read
 
 
 class ClusterCache:

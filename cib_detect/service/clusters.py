@@ -54,12 +54,13 @@ class ClusterServicer(cluster_service_pb2_grpc.ClusterServiceServicer):
             self.store, run_id, cluster_id, timeout_s=deadline.timeout_s()
         )
         parts = self.cache.get(run_id, cluster_id)
-        if parts is None:
+        if parts is None or parts.version != summary.erasures:
             d = reads.get_cluster(self.store, run_id, cluster_id, timeout_s=deadline.timeout_s())
             parts = ClusterParts(
                 members=d.members,
                 top_targets=tuple(convert.top_target(t) for t in d.top_targets),
                 evidence=tuple(convert.evidence_edge(e) for e in d.evidence),
+                version=d.summary.erasures,
             )
             self.cache.put(run_id, cluster_id, parts)
         return summary, parts

@@ -49,6 +49,7 @@ class ClusterSummary:
     n_edges: int
     evidence_truncated: bool
     review: Review
+    erasures: int = 0  # how many erasures changed the cluster (its data's version)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ def summary_from(props: dict[str, Any]) -> ClusterSummary:
             analyst=str(props.get("reviewAnalyst") or ""),
             updated_ms=int(props.get("reviewUpdatedAt") or 0),
         ),
+        erasures=int(props.get("erasures") or 0),
     )
 
 

@@ -282,6 +282,8 @@ def test_pseudonyms_erasure_and_retention(
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["found"] is True
     assert _everything_about(secured.store, other) == 0
+    # the service's cache never serves parts read before an erasure made elsewhere
+    assert other not in analyst.get_cluster(top.cluster.cluster_id, run.run_id).members
     # retention: everything is older than a day here -> only the cluster members remain
     events = count(secured.store, "MATCH ()-[e:ACTED]->() RETURN count(e)")
     kept = apply_retention(admin, max_age_days=365 * 100)
