@@ -68,6 +68,16 @@ def error_from(exc: grpc.RpcError) -> errors.CibError:
     return err
 
 
+def time_range(since_ms: int | None = None, until_ms: int | None = None) -> pb.TimeRange:
+    """``[since, until)`` in epoch ms as a message; an unset bound stays open."""
+    tr = pb.TimeRange()
+    if since_ms is not None:
+        tr.since_unix_millis = since_ms
+    if until_ms is not None:
+        tr.until_unix_millis = until_ms
+    return tr
+
+
 def event_message(
     event_id: str,
     account_id: str,
@@ -205,11 +215,7 @@ class CibClient:
         until_ms: int | None = None,
         max_seconds: float = 0.0,
     ) -> dpb.StartDetectionResponse:
-        tr = pb.TimeRange()
-        if since_ms is not None:
-            tr.since_unix_millis = since_ms
-        if until_ms is not None:
-            tr.until_unix_millis = until_ms
+        tr = time_range(since_ms, until_ms)
         req = dpb.StartDetectionRequest(
             params=params or pb.DetectionParams(), time_range=tr, max_seconds=max_seconds
         )
@@ -315,11 +321,7 @@ class CibClient:
         run_id: str = "",
         limit: int = 0,
     ) -> cpb.TargetAmplifiersResponse:
-        tr = pb.TimeRange()
-        if since_ms is not None:
-            tr.since_unix_millis = since_ms
-        if until_ms is not None:
-            tr.until_unix_millis = until_ms
+        tr = time_range(since_ms, until_ms)
         req = cpb.TargetAmplifiersRequest(target=target, time_range=tr, run_id=run_id, limit=limit)
         return self._call(self.clusters.TargetAmplifiers, req)
 

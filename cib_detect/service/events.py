@@ -115,10 +115,11 @@ def ingest_events(
     good = [i for i in range(n) if not status[i]]  # the rows ``clean`` holds, in order
     if len(good) != len(clean.ts_ms):  # pragma: no cover - validate reports every bad row
         raise RuntimeError("validation kept rows it did not report as valid")
+    ids = table.column("event_id").to_pylist()
     seen: set[str] = set()
     first = np.zeros(len(good), dtype=np.bool_)
     for j, i in enumerate(good):
-        eid = table.column("event_id")[i].as_py()
+        eid = ids[i]
         if eid in seen:
             status[i] = DUPLICATE  # earlier in the same batch
         else:

@@ -260,6 +260,47 @@ def request_decoder(
     return safe_deserializer(des, descriptor)
 
 
+def _timed(
+    inner: Callable[[Any, grpc.ServicerContext], Any],
+    check: Gate,
+    method: str,
+    unary_request: bool,
+) -> Callable[[Any, grpc.ServicerContext], Any]:
+    """``inner`` (unary response) behind ``check``, with its metrics recorded."""
+
+    def call(arg: Any, context: grpc.ServicerContext) -> Any:
+        t0, failed = time.perf_counter(), True
+        try:
+            check(arg if unary_request else None, context)
+            out = inner(arg, context)
+            failed = False
+            return out
+        finally:
+            metrics.observe(method, time.perf_counter() - t0, context, failed)
+
+    return call
+
+
+def _timed_stream(
+    inner: Callable[[Any, grpc.ServicerContext], Iterator[Any]],
+    check: Gate,
+    method: str,
+    unary_request: bool,
+) -> Callable[[Any, grpc.ServicerContext], Iterator[Any]]:
+    """As :func:`_timed`, for a response stream (timed over the stream's whole life)."""
+
+    def call(arg: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        t0, failed = time.perf_counter(), True
+        try:
+            check(arg if unary_request else None, context)
+            yield from inner(arg, context)
+            failed = False
+        finally:
+            metrics.observe(method, time.perf_counter() - t0, context, failed)
+
+    return call
+
+
 def _wrap(
     handler: grpc.RpcMethodHandler[Any, Any],
     gate: Gate | None,
@@ -271,56 +312,14 @@ def _wrap(
     ser = handler.response_serializer
     check = gate or _no_gate
     if handler.unary_unary is not None:
-        inner_uu = handler.unary_unary
-
-        def uu(request: Any, context: grpc.ServicerContext) -> Any:
-            t0, failed = time.perf_counter(), True
-            try:
-                check(request, context)
-                out = inner_uu(request, context)
-                failed = False
-                return out
-            finally:
-                metrics.observe(method, time.perf_counter() - t0, context, failed)
-
+        uu = _timed(handler.unary_unary, check, method, True)
         return grpc.unary_unary_rpc_method_handler(uu, des, ser)
     if handler.unary_stream is not None:
-        inner_us = handler.unary_stream
-
-        def us(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            t0, failed = time.perf_counter(), True
-            try:
-                check(request, context)
-                yield from inner_us(request, context)
-                failed = False
-            finally:
-                metrics.observe(method, time.perf_counter() - t0, context, failed)
-
+        us = _timed_stream(handler.unary_stream, check, method, True)
         return grpc.unary_stream_rpc_method_handler(us, des, ser)
     if handler.stream_unary is not None:
-        inner_su = handler.stream_unary
-
-        def su(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
-            t0, failed = time.perf_counter(), True
-            try:
-                check(None, context)
-                out = inner_su(requests, context)
-                failed = False
-                return out
-            finally:
-                metrics.observe(method, time.perf_counter() - t0, context, failed)
-
+        su = _timed(handler.stream_unary, check, method, False)
         return grpc.stream_unary_rpc_method_handler(su, des, ser)
-    inner_ss = handler.stream_stream
-    assert inner_ss is not None
-
-    def ss(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
-        t0, failed = time.perf_counter(), True
-        try:
-            check(None, context)
-            yield from inner_ss(requests, context)
-            failed = False
-        finally:
-            metrics.observe(method, time.perf_counter() - t0, context, failed)
-
+    assert handler.stream_stream is not None
+    ss = _timed_stream(handler.stream_stream, check, method, False)
     return grpc.stream_stream_rpc_method_handler(ss, des, ser)
