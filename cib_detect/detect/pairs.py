@@ -248,10 +248,12 @@ def _select(
 ) -> tuple[I64, I64, I64, int]:
     """Group rows by pair and keep pairs with ``min_rows`` rows or more.
 
-    Rows are ordered by the lower account, then the accounts are split into two ranges
-    of about equal row counts scanned concurrently; results join in account order.
+    Rows are ordered by pair (two counting sorts), then the accounts are split into two
+    ranges of about equal row counts scanned concurrently; results join in account order.
     """
-    order, a_ptr = coaction.order_by_a(rea, objects.acc, objects.n_accounts)
+    order, a_ptr, sb, smask = coaction.order_by_pair(
+        rea, reb, rmask, objects.acc, objects.n_accounts
+    )
     n_acc = objects.n_accounts
     splits = [0, n_acc]
     if pool is not None and rea.size > 1 << 20:
@@ -260,7 +262,7 @@ def _select(
 
     def scan(i: int) -> tuple[I64, I64, I64, int]:
         return coaction.scan_pairs(  # type: ignore[no-any-return]
-            order, a_ptr, splits[i], splits[i + 1], reb, rmask, objects.acc, n_w, min_rows
+            order, a_ptr, splits[i], splits[i + 1], sb, smask, n_w, min_rows
         )
 
     if len(splits) == 2 or pool is None:

@@ -212,27 +212,50 @@ def dedupe_rows(rea, reb, rmask, rcrowd, acc, ts, seg_ptr, repeated, o_lo):
 
 
 @njit(cache=True, nogil=True)
-def order_by_a(rea, acc, n_accounts):
-    """Stable counting sort of rows by the lower account ``a``: ``(order, a_ptr)``."""
+def order_by_pair(rea, reb, rmask, acc, n_accounts):
+    """Rows ordered by pair (lower account ``a``, then higher account ``b``), stable: two
+    counting sorts, by ``b`` and then by ``a``. Returns ``(order, a_ptr, b, mask)``: the
+    rows of account ``a`` are ``order[a_ptr[a]:a_ptr[a + 1]]``, ascending by ``b`` and,
+    within a pair, by row index; ``b`` and ``mask`` are the rows' ``b`` and window mask
+    in that order."""
     n = rea.shape[0]
+    ka = np.empty(n, dtype=np.int32)
+    kb = np.empty(n, dtype=np.int32)
+    b_ptr = np.zeros(n_accounts + 1, dtype=np.int64)
     ptr = np.zeros(n_accounts + 1, dtype=np.int64)
     for r in range(n):
-        ptr[acc[rea[r]] + 1] += 1
+        ka[r] = acc[rea[r]]
+        kb[r] = acc[reb[r]]
+        b_ptr[kb[r] + 1] += 1
+        ptr[ka[r] + 1] += 1
     for a in range(n_accounts):
+        b_ptr[a + 1] += b_ptr[a]
         ptr[a + 1] += ptr[a]
-    fill = ptr[:-1].copy()
-    order = np.empty(n, dtype=np.int32)  # row indices fit: callers keep n < 2**31
+    by_b = np.empty(n, dtype=np.int32)  # row indices fit: callers keep n < 2**31
     for r in range(n):
-        a = acc[rea[r]]
-        order[fill[a]] = r
-        fill[a] += 1
-    return order, ptr
+        b = kb[r]
+        by_b[b_ptr[b]] = r
+        b_ptr[b] += 1
+    fill = ptr[:-1].copy()
+    order = np.empty(n, dtype=np.int32)
+    sb = np.empty(n, dtype=np.int32)
+    sm = np.empty(n, dtype=np.uint8)
+    for k in range(n):
+        r = by_b[k]
+        a = ka[r]
+        f = fill[a]
+        order[f] = r
+        sb[f] = kb[r]
+        sm[f] = rmask[r]
+        fill[a] = f + 1
+    return order, ptr, sb, sm
 
 
 @njit(cache=True, nogil=True)
-def scan_pairs(order, a_ptr, a_lo, a_hi, reb, rmask, acc, n_w, min_rows):
-    """For accounts ``a_lo:a_hi``: sort each ``a``'s rows by ``b`` (stable, in place in
-    ``order``) and keep the pairs with at least ``min_rows`` rows.
+def scan_pairs(order, a_ptr, a_lo, a_hi, sb, smask, n_w, min_rows):
+    """For accounts ``a_lo:a_hi`` (rows in ``order`` from :func:`order_by_pair`, with
+    their ``b`` and window mask in that order: ``sb``, ``smask``): find
+    each pair's run of rows and keep the pairs with at least ``min_rows`` rows.
 
     Returns ``(keep_rows, run_len, per_window, n_pairs)``: kept row indices in pair
     order (rows of one pair keep their original, object, order), the kept pairs' row
@@ -246,41 +269,16 @@ def scan_pairs(order, a_ptr, a_lo, a_hi, reb, rmask, acc, n_w, min_rows):
     n_pairs = 0
     n_kept = 0
     n_rows = 0
-    # the higher account of every row, gathered once in ``order``'s order
-    kb = np.empty(hi - lo, dtype=np.int32)
-    for k in range(hi - lo):
-        kb[k] = acc[reb[order[lo + k]]]
     for a in range(a_lo, a_hi):
         s = a_ptr[a]
-        m = a_ptr[a + 1] - s
-        if m == 0:
-            continue
-        keys = kb[s - lo : s - lo + m]
-        if m <= 32:
-            # stable insertion sort of (key, row) by key
-            for k in range(1, m):
-                ck = keys[k]
-                cr = order[s + k]
-                j = k - 1
-                while j >= 0 and keys[j] > ck:
-                    keys[j + 1] = keys[j]
-                    order[s + j + 1] = order[s + j]
-                    j -= 1
-                keys[j + 1] = ck
-                order[s + j + 1] = cr
-        else:
-            idx = np.argsort(keys, kind="mergesort")
-            seg = order[s : s + m][idx]
-            sk = keys[idx]
-            for k in range(m):
-                order[s + k] = seg[k]
-                keys[k] = sk[k]
-        k = 0
-        while k < m:
+        e = a_ptr[a + 1]
+        k = s
+        while k < e:
+            b = sb[k]
             k2 = k
             mask = 0
-            while k2 < m and keys[k2] == keys[k]:
-                mask |= rmask[order[s + k2]]
+            while k2 < e and sb[k2] == b:
+                mask |= smask[k2]
                 k2 += 1
             for w in range(n_w):
                 if mask & (1 << w):
@@ -288,7 +286,7 @@ def scan_pairs(order, a_ptr, a_lo, a_hi, reb, rmask, acc, n_w, min_rows):
             n_pairs += 1
             if k2 - k >= min_rows:
                 for t in range(k, k2):
-                    keep[s - lo + t] = True
+                    keep[t - lo] = True
                 run_len[n_kept] = k2 - k
                 n_kept += 1
                 n_rows += k2 - k

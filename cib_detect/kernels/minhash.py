@@ -89,36 +89,41 @@ def lsh_groups(sig, bands, rows, threshold):
     """Group texts whose estimated Jaccard similarity reaches ``threshold``.
 
     Candidates share all ``rows`` values of one of ``bands`` bands; each candidate is
-    checked against its bucket's first member. Returns, per text, the smallest index in
-    its group (so labels are canonical for the input order).
+    checked against its bucket's first (smallest-index) member. Buckets live in an
+    open-addressing table per band, so each band is one linear pass. Returns, per text,
+    the smallest index in its group (so labels are canonical for the input order).
     """
     n = sig.shape[0]
     parent = np.arange(n)
-    keys = np.empty(n, dtype=np.uint64)
+    size = 1
+    while size < 2 * n:
+        size <<= 1
+    tmask = np.uint64(size - 1)
+    slot_key = np.zeros(size, dtype=np.uint64)
+    slot_head = np.full(size, -1, dtype=np.int64)
     for band in range(bands):
+        slot_head[:] = -1
         for i in range(n):
             h = _FNV_OFFSET
             for r in range(band * rows, (band + 1) * rows):
                 h ^= np.uint64(sig[i, r])
                 h *= _FNV_PRIME
-            keys[i] = _mix64(h)
-        order = np.argsort(keys, kind="mergesort")
-        start = 0
-        while start < n:
-            end = start + 1
-            while end < n and keys[order[end]] == keys[order[start]]:
-                end += 1
-            head = order[start]
-            for m in range(start + 1, end):
-                other = order[m]
-                if _similarity(sig, head, other) >= threshold:
-                    ra = _find(parent, head)
-                    rb = _find(parent, other)
-                    if ra < rb:
-                        parent[rb] = ra
-                    elif rb < ra:
-                        parent[ra] = rb
-            start = end
+            key = _mix64(h)
+            slot = np.int64(key & tmask)
+            while slot_head[slot] >= 0 and slot_key[slot] != key:
+                slot = (slot + 1) & (size - 1)
+            if slot_head[slot] < 0:
+                slot_key[slot] = key
+                slot_head[slot] = i
+                continue
+            head = slot_head[slot]
+            if _similarity(sig, head, i) >= threshold:
+                ra = _find(parent, head)
+                rb = _find(parent, i)
+                if ra < rb:
+                    parent[rb] = ra
+                elif rb < ra:
+                    parent[ra] = rb
     labels = np.empty(n, dtype=np.int64)
     for i in range(n):
         labels[i] = _find(parent, i)
