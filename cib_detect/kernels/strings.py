@@ -42,3 +42,38 @@ def scan_ids(data, offsets, max_bytes):
         flags[i] = f
         hashes[i] = h
     return flags, hashes
+
+
+@njit(cache=True, nogil=True)
+def ascii_words(data, offsets):
+    """Per string: its ASCII letters and digits, each run of other bytes turned into one
+    space, leading and trailing ones dropped (``"Hi, you!"`` -> ``"Hi you"``).
+
+    Returns ``(out_data, out_offsets, non_ascii)``. A string holding any byte >= 0x80 is
+    flagged in ``non_ascii`` and left empty: Unicode classes are the caller's to apply.
+    """
+    n = offsets.shape[0] - 1
+    out = np.empty(max(0, offsets[n] - offsets[0]), dtype=np.uint8)
+    out_offsets = np.zeros(n + 1, dtype=np.int64)
+    non_ascii = np.zeros(n, dtype=np.bool_)
+    pos = 0
+    for i in range(n):
+        start = pos
+        gap = False
+        for k in range(offsets[i], offsets[i + 1]):
+            c = data[k]
+            if c >= 128:
+                non_ascii[i] = True
+                pos = start
+                break
+            if (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122):
+                if gap and pos > start:
+                    out[pos] = 32
+                    pos += 1
+                gap = False
+                out[pos] = c
+                pos += 1
+            else:
+                gap = True
+        out_offsets[i + 1] = pos
+    return out[:pos], out_offsets, non_ascii
