@@ -204,6 +204,9 @@ def _assemble(
         if density < params.min_cluster_density:
             continue
         refs: list[ev.EdgeRef] = []
+        lp_parts: list[npt.NDArray[np.float64]] = []
+        dtw_parts: list[npt.NDArray[np.float64]] = []
+        keys: list[tuple[float, float, int, int, int]] = []
         for si, (sig, mask) in enumerate(zip(signals, masks, strict=True)):
             idx = ev.pair_index(sig, e_a[s:e], e_b[s:e])
             idx = idx[idx >= 0]
@@ -212,25 +215,23 @@ def _assemble(
             refs.extend(
                 ev.EdgeRef(si, p, w) for p, w in zip(idx.tolist(), best.tolist(), strict=True)
             )
-        lp = np.array([signals[r.signal].log10_p[r.pair, r.window] for r in refs])
-        dtw = np.array(
-            [
-                signals[r.signal].med_dt[r.pair, r.window]
-                / (1000.0 * signals[r.signal].windows[r.window])
-                for r in refs
-            ]
-        )
+            lp_sig = sig.log10_p[idx, best]
+            lp_parts.append(lp_sig)
+            dtw_parts.append(sig.med_dt[idx, best] / (1000.0 * np.asarray(sig.windows)[best]))
+            keys.extend(
+                (-round(wt, 9), lp, a, b, si)
+                for wt, lp, a, b in zip(
+                    sig.weight[idx, best].tolist(),
+                    lp_sig.tolist(),
+                    sig.pair_a[idx].tolist(),
+                    sig.pair_b[idx].tolist(),
+                    strict=True,
+                )
+            )
+        lp = np.concatenate(lp_parts)
+        dtw = np.concatenate(dtw_parts)
         scores = sub_scores(size, n_edges, e_w[s:e], lp, dtw)
-        ranked = sorted(
-            refs,
-            key=lambda r: (
-                -round(float(signals[r.signal].weight[r.pair, r.window]), 9),
-                signals[r.signal].log10_p[r.pair, r.window],
-                int(signals[r.signal].pair_a[r.pair]),
-                int(signals[r.signal].pair_b[r.pair]),
-                r.signal,
-            ),
-        )
+        ranked = [refs[i] for i in sorted(range(len(refs)), key=keys.__getitem__)]
         kept = ranked[: params.max_evidence_edges]
         names = [events.accounts[int(m)] for m in members]
         drafts.append(

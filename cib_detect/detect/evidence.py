@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from cib_detect.detect.objects import ObjectEvents
 from cib_detect.detect.pairs import PairSignal
@@ -64,42 +65,63 @@ def make_evidence(
         max_examples,
     )
     with_text = signal.name != "co_action" and events.text is not None
+    valid = picked >= 0
+    rows = picked[valid]
+    ex_ptr = np.zeros(pairs.size + 1, dtype=np.int64)
+    np.cumsum(valid.sum(axis=1), out=ex_ptr[1:])
+    ev_a = signal.objects.event[signal.row_ea[rows]]
+    ev_b = signal.objects.event[signal.row_eb[rows]]
+    targets = events.targets
+    tgt_a = [targets[t] for t in events.target[ev_a].tolist()]
+    tgt_b = [targets[t] for t in events.target[ev_b].tolist()]
+    ts_a, ts_b = events.ts[ev_a].tolist(), events.ts[ev_b].tolist()
+    no_text: list[str | None] = [None] * rows.size
+    text_a, text_b = no_text, no_text
+    if with_text and events.text is not None and rows.size:
+        text_a = events.text.take(pa.array(ev_a)).to_pylist()
+        text_b = events.text.take(pa.array(ev_b)).to_pylist()
+    examples = [
+        Example(
+            target=tgt_a[k],
+            t_a=ts_a[k],
+            t_b=ts_b[k],
+            target_b=tgt_b[k] if tgt_b[k] != tgt_a[k] else None,
+            text_a=text_a[k],
+            text_b=text_b[k],
+        )
+        for k in range(rows.size)
+    ]
+    acc = events.accounts
+    a_names = [acc[a] for a in signal.pair_a[pairs].tolist()]
+    b_names = [acc[b] for b in signal.pair_b[pairs].tolist()]
+    log10_p = signal.log10_p[pairs, wins].tolist()
+    weight = signal.weight[pairs, wins].tolist()
+    n_obj = signal.n_obj[pairs, wins].tolist()
+    episodes = signal.episodes[pairs, wins].tolist()
+    expected = signal.expected[pairs, wins].tolist()
+    med_dt = (signal.med_dt[pairs, wins] / 1000.0).tolist()
+    first = signal.first[pairs, wins].tolist()
+    last = signal.last[pairs, wins].tolist()
+    bounds = ex_ptr.tolist()
     out = []
-    for i, (p, w) in enumerate(zip(pairs.tolist(), wins.tolist(), strict=True)):
-        rows = picked[i][picked[i] >= 0]
-        ev_a = signal.objects.event[signal.row_ea[rows]].tolist()
-        ev_b = signal.objects.event[signal.row_eb[rows]].tolist()
-        examples = []
-        for ea, eb in zip(ev_a, ev_b, strict=True):
-            tgt_a = events.targets[int(events.target[ea])]
-            tgt_b = events.targets[int(events.target[eb])]
-            examples.append(
-                Example(
-                    target=tgt_a,
-                    t_a=int(events.ts[ea]),
-                    t_b=int(events.ts[eb]),
-                    target_b=tgt_b if tgt_b != tgt_a else None,
-                    text_a=events.text[ea].as_py() if with_text else None,
-                    text_b=events.text[eb].as_py() if with_text else None,
-                )
-            )
-        log10_p = float(signal.log10_p[p, w])
+    for i, w in enumerate(wins.tolist()):
+        lp = log10_p[i]
         out.append(
             Evidence(
-                a=events.accounts[int(signal.pair_a[p])],
-                b=events.accounts[int(signal.pair_b[p])],
+                a=a_names[i],
+                b=b_names[i],
                 signal=signal.label(w),
                 window=int(signal.windows[w]),
-                weight=float(signal.weight[p, w]),
-                p_value=10.0**log10_p if log10_p > -300 else 0.0,
-                log10_p=log10_p if math.isfinite(log10_p) else -1e300,
-                shared_targets=int(signal.n_obj[p, w]),
-                episodes=int(signal.episodes[p, w]),
-                expected=float(signal.expected[p, w]),
-                median_dt=float(signal.med_dt[p, w]) / 1000.0,
-                first_ts=int(signal.first[p, w]),
-                last_ts=int(signal.last[p, w]),
-                examples=tuple(examples),
+                weight=weight[i],
+                p_value=10.0**lp if lp > -300 else 0.0,
+                log10_p=lp if math.isfinite(lp) else -1e300,
+                shared_targets=n_obj[i],
+                episodes=episodes[i],
+                expected=expected[i],
+                median_dt=med_dt[i],
+                first_ts=first[i],
+                last_ts=last[i],
+                examples=tuple(examples[bounds[i] : bounds[i + 1]]),
             )
         )
     return out

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 from cib_detect.errors import InvalidInput, RejectReport
 from cib_detect.io.formats import detect_format, load_raw, rejected_rows
 from cib_detect.io.validate import validate
+from cib_detect.kernels.sorting import all_distinct
 from cib_detect.model import EventTable, InputInfo
 
 
@@ -57,8 +58,7 @@ def first_occurrence(arr: pa.Array, hashes: npt.NDArray[np.uint64]) -> npt.NDArr
     first = np.ones(hashes.size, dtype=np.bool_)
     if hashes.size < 2:
         return first
-    srt = np.sort(hashes)
-    if not (srt[1:] == srt[:-1]).any():
+    if all_distinct(hashes):
         return first
     order = np.argsort(hashes, kind="stable")
     hs = hashes[order]

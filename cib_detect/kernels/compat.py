@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from cib_detect.kernels.sorting import counting_order
+from cib_detect.kernels.sorting import all_distinct, counting_order
 
 #: ``sim_mode`` of :func:`directed_weights`.
 SIM_NONE = 0
@@ -286,28 +286,6 @@ def string_hashes(data, offsets):
             h = (h ^ np.uint64(data[q])) * np.uint64(0x100000001B3)
         out[i] = h
     return out
-
-
-@njit(cache=True, nogil=True)
-def all_distinct(hashes):
-    """True when no two hashes are equal (then the strings are all distinct)."""
-    n = hashes.shape[0]
-    size = 1
-    while size < 2 * n:
-        size <<= 1
-    mask = np.uint64(size - 1)
-    table = np.empty(size, dtype=np.uint64)
-    used = np.zeros(size, dtype=np.bool_)
-    for i in range(n):
-        h = hashes[i]
-        slot = (h ^ (h >> np.uint64(29))) & mask
-        while used[slot]:
-            if table[slot] == h:
-                return False
-            slot = (slot + np.uint64(1)) & mask
-        used[slot] = True
-        table[slot] = h
-    return True
 
 
 @njit(cache=True, nogil=True)

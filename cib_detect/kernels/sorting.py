@@ -26,3 +26,25 @@ def counting_order(keys, n_keys):
         order[fill[k]] = i
         fill[k] += 1
     return order, ptr
+
+
+@njit(cache=True, nogil=True)
+def all_distinct(hashes):
+    """True when no two hashes are equal (then the strings are all distinct)."""
+    n = hashes.shape[0]
+    size = 1
+    while size < 2 * n:
+        size <<= 1
+    mask = np.uint64(size - 1)
+    table = np.empty(size, dtype=np.uint64)
+    used = np.zeros(size, dtype=np.bool_)
+    for i in range(n):
+        h = hashes[i]
+        slot = (h ^ (h >> np.uint64(29))) & mask
+        while used[slot]:
+            if table[slot] == h:
+                return False
+            slot = (slot + np.uint64(1)) & mask
+        used[slot] = True
+        table[slot] = h
+    return True
