@@ -74,7 +74,10 @@ def run_detection(
     }
 
     clock.start("signals")
-    with ThreadPoolExecutor(max_workers=max(1, params.workers)) as pool:
+    # the text signal holds one thread for its whole run: one more keeps co-action chunks
+    # running on `workers` threads beside it
+    threads = max(1, params.workers) + (1 if params.text else 0)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         text_job = pool.submit(_text_signal, events, params, common) if params.text else None
         t0 = time.perf_counter()
         obj, obj_target = action_target_objects(events)
