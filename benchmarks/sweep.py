@@ -13,7 +13,9 @@ comes first so that Numba's on-disk cache is compiled and no size pays for compi
 Each run is scored with ``score.py``; a markdown table (size, rows, wall s, events/s,
 peak RSS MB, F1, campaigns recovered, trap FP %, P@10) is printed and, with
 ``--results FILE``, appended to FILE. ``--detector-cmd`` replaces the command (fields
-``{cli} {python} {world} {out} {repo}``), e.g. to time a dummy.
+``{cli} {python} {world} {out} {repo}``), e.g. to time a dummy. ``--repeat N`` runs the
+detector N times per size (the row is the median run; every run's read→JSON time is listed,
+and the runs' clusters must be identical).
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class Row:
     clusters_file: str | None = None
     score: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    repeats: list[tuple[float | None, float, float]] = field(default_factory=list)
 
 
 def run_measured(
@@ -227,11 +230,20 @@ def engine_seconds(summary: Any) -> float | None:
         return None
 
 
+def _clusters_digest(path: Path) -> str:
+    """SHA-256 of the ``clusters`` array of a clusters.json (the run header has timings)."""
+    import hashlib
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    text = json.dumps(data.get("clusters"), sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def markdown(rows: list[Row]) -> str:
     lines = [
         "| size | rows | read→JSON s | events/s (read→JSON) | process wall s | peak RSS MB "
-        "| F1 | campaigns recovered | trap FP % | P@10 |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| F1 | campaigns recovered | trap FP % | P@10 | runs: read→JSON s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         m = r.run
@@ -239,7 +251,9 @@ def markdown(rows: list[Row]) -> str:
             why = r.error or (f"rc={m.returncode}" if m else "not run")
             wall = f"{m.wall_s:.1f}" if m else "-"
             rss = f"{m.peak_rss_mb:.0f}" if m else "-"
-            lines.append(f"| {r.label} | {r.rows:,} | - | - | {wall} | {rss} | {why} | - | - | - |")
+            lines.append(
+                f"| {r.label} | {r.rows:,} | - | - | {wall} | {rss} | {why} | - | - | - | - |"
+            )
             continue
         s = r.score
         inner = engine_seconds(r.summary)
@@ -249,7 +263,9 @@ def markdown(rows: list[Row]) -> str:
             f"| {r.label} | {r.rows:,} | {inner_s} | {eps} | {m.wall_s:.1f} | "
             f"{m.peak_rss_mb:.0f} | "
             f"{s['overall']['f1']:.3f} | {s['recovered']['recovered']}/{s['recovered']['total']} | "
-            f"{100.0 * s['trap_fp']['fp_rate']:.2f} | {s['precision_at_10']['value']:.2f} |"
+            f"{100.0 * s['trap_fp']['fp_rate']:.2f} | {s['precision_at_10']['value']:.2f} | "
+            + (", ".join("-" if x[0] is None else f"{x[0]:.2f}" for x in r.repeats) or "-")
+            + " |"
         )
     return "\n".join(lines)
 
@@ -270,6 +286,13 @@ def main(argv: Iterable[str] | None = None) -> int:
     ap.add_argument("--no-warmup", action="store_true")
     ap.add_argument("--regenerate", action="store_true", help="regenerate cached worlds")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per detector run")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="detector runs per size; the row shows the median run (by read→JSON), the "
+        "last column every run; the runs' clusters must be byte-identical",
+    )
     args = ap.parse_args(list(argv) if argv is not None else None)
 
     sizes = sorted({parse_count(s) for s in args.sizes.split(",") if s.strip()})
@@ -304,12 +327,31 @@ def main(argv: Iterable[str] | None = None) -> int:
             print(f"[sweep]   warm-up rc={m.returncode} {m.wall_s:.1f}s", flush=True)
 
         out = args.out_dir / f"{world.stem}.clusters.json"
-        clear(out, args.out_dir)
         cmd = build_cmd(template, args.cli, world, out)
         print(f"[sweep] {row.label}: {shlex.join(cmd)}", flush=True)
-        m = run_measured(cmd, args.out_dir / "logs" / world.stem, args.timeout)
+        runs: list[tuple[Measured, Any]] = []
+        outputs: set[str] = set()
+        for _ in range(max(1, args.repeat)):
+            clear(out, args.out_dir)
+            m = run_measured(cmd, args.out_dir / "logs" / world.stem, args.timeout)
+            runs.append((m, parse_summary(m.stdout)))
+            if m.returncode != 0:
+                break
+            found = find_clusters(out, runs[-1][1])
+            if found is not None:
+                outputs.add(_clusters_digest(found))
+        row.repeats = [(engine_seconds(sm), m.wall_s, m.peak_rss_mb) for m, sm in runs]
+        ok = [r for r in runs if r[0].returncode == 0]
+        m, row.summary = (
+            sorted(ok, key=lambda r: engine_seconds(r[1]) or r[0].wall_s)[(len(ok) - 1) // 2]
+            if len(ok) == len(runs)
+            else runs[-1]
+        )
         row.run = m
-        row.summary = parse_summary(m.stdout)
+        if len(outputs) > 1:
+            row.error = "clusters differ between repeated runs"
+            print(f"[sweep]   {row.error}", file=sys.stderr)
+            continue
         if m.returncode != 0:
             row.error = "timeout" if m.timed_out else f"rc={m.returncode}"
             tail = "\n".join(m.stderr.strip().splitlines()[-15:])
@@ -368,6 +410,10 @@ def main(argv: Iterable[str] | None = None) -> int:
                     "clusters_file": r.clusters_file,
                     "summary": r.summary,
                     "score": r.score,
+                    "repeats": [
+                        {"read_to_json_s": a, "wall_s": b, "peak_rss_mb": c}
+                        for a, b, c in r.repeats
+                    ],
                 }
             )
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
