@@ -9,10 +9,12 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from cib_detect import __version__
@@ -36,13 +38,34 @@ def iso(ms: int) -> str:
     return f"{_day(days)}T{hh:02d}:{mm:02d}:{ss:02d}.{frac:03d}Z"
 
 
-def _evidence(e: Evidence) -> dict[str, Any]:
+def iso_table(values: Iterable[int]) -> dict[int, str]:
+    """:func:`iso` of many epoch-millisecond values at once (one NumPy conversion)."""
+    keys = list(dict.fromkeys(int(v) for v in values))
+    if not keys:
+        return {}
+    text = np.datetime_as_string(np.array(keys, dtype="datetime64[ms]"), unit="ms")
+    return {k: s + "Z" for k, s in zip(keys, text.tolist(), strict=True)}
+
+
+def _times(c: Cluster) -> dict[int, str]:
+    """ISO text of every instant a cluster's record shows."""
+    values: list[int] = []
+    for t in c.top_targets:
+        values += (t.first_ts, t.last_ts)
+    for e in c.evidence:
+        values += (e.first_ts, e.last_ts)
+        for x in e.examples:
+            values += (x.t_a, x.t_b)
+    return iso_table(values)
+
+
+def _evidence(e: Evidence, iso_of: dict[int, str]) -> dict[str, Any]:
     examples = []
     for x in e.examples:
         item: dict[str, Any] = {
             "target": x.target,
-            "t_a": iso(x.t_a),
-            "t_b": iso(x.t_b),
+            "t_a": iso_of[x.t_a],
+            "t_b": iso_of[x.t_b],
             "dt": round(x.dt_ms / 1000.0, 3),
         }
         if x.target_b is not None:
@@ -63,13 +86,14 @@ def _evidence(e: Evidence) -> dict[str, Any]:
         "episodes": e.episodes,
         "expected": float(f"{e.expected:.4g}"),
         "median_dt": round(e.median_dt, 3),
-        "first_ts": iso(e.first_ts),
-        "last_ts": iso(e.last_ts),
+        "first_ts": iso_of[e.first_ts],
+        "last_ts": iso_of[e.last_ts],
         "examples": examples,
     }
 
 
 def cluster_record(c: Cluster) -> dict[str, Any]:
+    iso_of = _times(c)
     return {
         "cluster_id": c.cluster_id,
         "rank": c.rank,
@@ -84,13 +108,13 @@ def cluster_record(c: Cluster) -> dict[str, Any]:
                 "target": t.target,
                 "accounts": t.accounts,
                 "popularity": t.popularity,
-                "first_ts": iso(t.first_ts),
-                "last_ts": iso(t.last_ts),
+                "first_ts": iso_of[t.first_ts],
+                "last_ts": iso_of[t.last_ts],
             }
             for t in c.top_targets
         ],
         "evidence_truncated": c.evidence_truncated,
-        "evidence": [_evidence(e) for e in c.evidence],
+        "evidence": [_evidence(e, iso_of) for e in c.evidence],
     }
 
 
