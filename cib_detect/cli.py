@@ -1,4 +1,10 @@
-"""``cib-detect`` command line (typer + rich). Progress goes to stderr, ``--json`` to stdout."""
+"""``cib-detect`` command line (typer + rich). Progress goes to stderr, ``--json`` to stdout.
+
+:func:`main` runs ``cib-detect network ...`` as an app of that one command
+(:func:`cib_detect.cli_network.run`): a network run imports neither the rest of the app
+(settings, store, service, report) nor rich. Every other command line builds the whole
+app (:func:`build_app`; ``cib_detect.cli.app`` is the same app).
+"""
 
 from __future__ import annotations
 
@@ -8,42 +14,70 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
 
 from cib_detect import __version__
-from cib_detect.cli_neo4j import neo4j_app
-from cib_detect.cli_network import network
-from cib_detect.cli_progress import stage_bar
-from cib_detect.cli_report import export, report
-from cib_detect.cli_service import client_app, serve
-from cib_detect.cli_store import erase, ingest, query, retention, schema_app
-from cib_detect.config import DEFAULT_WINDOWS, DetectParams
 from cib_detect.errors import CibError
-from cib_detect.model import Cluster
 
-app = typer.Typer(
-    help="Find coordinated inauthentic behaviour in interaction events.",
-    no_args_is_help=True,
-    add_completion=False,
-)
-app.add_typer(neo4j_app, name="neo4j", help="Install, start, stop and check the local Neo4j.")
-app.command()(report)
-app.command()(export)
-app.command("network")(network)
-app.add_typer(schema_app, name="schema", help="Apply the Neo4j constraints and indexes.")
-app.command()(ingest)
-app.command()(query)
-app.command()(erase)
-app.command()(retention)
-app.command()(serve)
-app.add_typer(client_app, name="client", help="Call the gRPC service: ingest, detect, clusters.")
-err = Console(stderr=True)
-out = Console()
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from cib_detect.config import DetectParams
+    from cib_detect.model import Cluster
+
+HELP = "Find coordinated inauthentic behaviour in interaction events."
+# Set by build_app (the commands below run only inside that app). DEFAULT_WINDOWS is
+# read when typer evaluates the annotations of ``detect``.
+err: Console
+out: Console
+DEFAULT_WINDOWS: tuple[int, ...]
+_APP: typer.Typer | None = None
+
+
+def build_app() -> typer.Typer:
+    """The whole ``cib-detect`` app: every command (imports all their modules)."""
+    global _APP, err, out, DEFAULT_WINDOWS
+    if _APP is not None:
+        return _APP
+    from rich.console import Console
+
+    from cib_detect import config
+    from cib_detect.cli_neo4j import neo4j_app
+    from cib_detect.cli_network import network
+    from cib_detect.cli_report import export, report
+    from cib_detect.cli_service import client_app, serve
+    from cib_detect.cli_store import erase, ingest, query, retention, schema_app
+
+    DEFAULT_WINDOWS = config.DEFAULT_WINDOWS
+    err = Console(stderr=True)
+    out = Console()
+    app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False)
+    app.add_typer(neo4j_app, name="neo4j", help="Install, start, stop and check the local Neo4j.")
+    app.command()(report)
+    app.command()(export)
+    app.command("network")(network)
+    app.add_typer(schema_app, name="schema", help="Apply the Neo4j constraints and indexes.")
+    app.command()(ingest)
+    app.command()(query)
+    app.command()(erase)
+    app.command()(retention)
+    app.command()(serve)
+    app.add_typer(
+        client_app, name="client", help="Call the gRPC service: ingest, detect, clusters."
+    )
+    app.command()(detect)
+    app.command()(warm)
+    app.command()(version)
+    _APP = app
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _fail(exc: CibError) -> None:
@@ -54,6 +88,10 @@ def _fail(exc: CibError) -> None:
 
 
 def _params(**kw: Any) -> DetectParams:
+    from pydantic import ValidationError
+
+    from cib_detect.config import DetectParams
+
     try:
         return DetectParams(**{k: v for k, v in kw.items() if v is not None})
     except ValidationError as exc:
@@ -72,6 +110,8 @@ def _preload_kernels() -> None:
 
 
 def _print_clusters(clusters: list[Cluster], top: int) -> None:
+    from rich.table import Table
+
     table = Table(title=f"Top {min(top, len(clusters))} of {len(clusters)} clusters")
     for col in ("rank", "score", "size", "signals", "sub-scores", "members"):
         table.add_column(col)
@@ -84,7 +124,6 @@ def _print_clusters(clusters: list[Cluster], top: int) -> None:
     err.print(table)
 
 
-@app.command()
 def detect(
     input: Annotated[
         str | None,
@@ -138,6 +177,7 @@ def detect(
 ) -> None:
     """Detect coordinated clusters in an events file (or the events stored in Neo4j) and
     write ranked clusters with evidence."""
+    from cib_detect.cli_progress import stage_bar
     from cib_detect.detect import run_detection
     from cib_detect.io import read_events
     from cib_detect.report.json_out import write_clusters_json
@@ -220,7 +260,6 @@ def detect(
         )
 
 
-@app.command()
 def warm(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Compile the Numba kernels into the on-disk cache (done once per install)."""
     from cib_detect.detect.warm import warm_up
@@ -232,14 +271,18 @@ def warm(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         err.print(f"kernels ready in {secs:.1f}s")
 
 
-@app.command()
 def version() -> None:
     """Print the version."""
     out.print(__version__)
 
 
 def main() -> None:
-    app()
+    if sys.argv[1:2] == ["network"]:
+        from cib_detect.cli_network import run
+
+        run(sys.argv[2:], prog_name="cib-detect network")
+        return
+    build_app()()
 
 
 if __name__ == "__main__":

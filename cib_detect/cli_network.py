@@ -1,18 +1,22 @@
 """``cib-detect network``: co-action networks under the field's definitions.
 
 ``network`` is a typer callable; ``cib_detect.cli`` registers it as
-``app.command("network")(network)``. ``python -m cib_detect.cli_network`` runs it alone.
+``app.command("network")(network)`` in the whole app, and the ``cib-detect`` entry point
+runs ``cib-detect network ...`` through :func:`run` without importing the rest of the app.
+``python -m cib_detect.cli_network`` runs it alone.
 Progress and summaries go to stderr, ``--json`` prints a summary on stdout.
 """
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -410,10 +414,51 @@ def network(
         _err(f"-> {out_path} in {summary['timings']['total']:.2f}s")
 
 
-def main() -> None:
+def run(args: list[str] | None = None, prog_name: str | None = None) -> NoReturn:
+    """Run ``network`` as a whole process: an app of this one command (``cib-detect
+    network`` runs it with ``prog_name="cib-detect network"``), then exit.
+
+    The process is short-lived, so it skips work that only pays off in a long one: the
+    cyclic garbage collector is off (it would walk Numba's many objects again and again
+    while they are imported; reference counting still frees every array and table as
+    it goes), and the exit does not tear the interpreter down object by object (Numba's
+    and LLVM's included), see :func:`_exit`.
+    """
+    gc.disable()
     app = typer.Typer(add_completion=False)
     app.command()(network)
-    app()
+    try:
+        app(args=args, prog_name=prog_name)
+    except SystemExit as exc:
+        _exit(exc)
+        raise
+    raise SystemExit(0)  # pragma: no cover - click's standalone mode always exits
+
+
+def _exit(exc: SystemExit) -> None:
+    """End the process now with ``exc``'s status, when that is safe: the outputs are
+    written and closed (``Path.write_bytes``), no other thread runs (the warm-up is
+    done; it may still be writing its temporary files), stdout and stderr flush. Else
+    return, and the caller exits as usual (objects alive now are frozen, so the exit's
+    garbage collection does not walk them)."""
+    gc.freeze()
+    code = exc.code
+    if code is not None and not isinstance(code, int):
+        return
+    if threading.active_count() > 1 or os.environ.get("NUMBA_CHROME_TRACE"):
+        return  # a thread still runs, or Numba writes its trace file at exit
+    try:
+        if "logging" in sys.modules:
+            sys.modules["logging"].shutdown()  # what its exit handler would do
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(code or 0)
+
+
+def main() -> None:
+    run()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -118,3 +119,92 @@ def test_missing_input_fails_clearly(tmp_path: Path, run_cli: RunCli) -> None:
     assert proc.returncode != 0
     assert "not found" in _flat(proc.stderr)
     assert "Traceback" not in proc.stderr
+
+
+# --------------------------------------------------------------------------- network
+# ``cib-detect network`` runs as an app of that one command (``cli_network.run``).
+
+COMMANDS = (
+    "neo4j", "report", "export", "network", "schema", "ingest", "query", "erase",
+    "retention", "serve", "client", "detect", "warm", "version",
+)  # fmt: skip
+
+
+def toolkit_csv(path: Path) -> Path:
+    """A small CSV in coordination-network-toolkit's layout: three users sharing urls."""
+    rows = ["message_id,user_id,username,repost_id,reply_id,message,timestamp,urls"]
+    k = 0
+    for day in range(4):
+        for u in range(3):
+            k += 1
+            ts = T0 + day * 86_400 + 5 * u
+            rows.append(f'm{k},u{u},"name {u}",,,"text {k}",{ts},http://x/{day}')
+    rows.append(f"m{k + 1},u9,name9,m1,,,{T0},")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_help_lists_every_command(run_cli: RunCli) -> None:
+    proc = run_cli(["--help"])
+    assert proc.returncode == 0, proc.stderr
+    for name in COMMANDS:
+        assert f" {name} " in proc.stdout, name
+
+
+def test_network_help(run_cli: RunCli) -> None:
+    proc = run_cli(["network", "--help"])
+    assert proc.returncode == 0, proc.stderr
+    out = _flat(proc.stdout)
+    assert "Usage: cib-detect network [OPTIONS]" in out
+    assert "--min-edge-weight" in out and "--profile" in out
+
+
+@pytest.mark.parametrize("suffix", ["csv", "graphml"])
+def test_network_console_script_writes_what_the_command_writes(
+    tmp_path: Path, run_cli: RunCli, suffix: str
+) -> None:
+    src = toolkit_csv(tmp_path / "cnt.csv")
+    ours = tmp_path / f"ours.{suffix}"
+    proc = run_cli(["network", src, "--time-window", "60", "--out", ours, "--json"])
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)  # stdout flushed before the process ends
+    assert summary["edges"] == 6 and summary["out"] == str(ours)
+    alone = tmp_path / f"alone.{suffix}"
+    ref = subprocess.run(
+        [sys.executable, "-m", "cib_detect.cli_network", src, "--time-window", "60",
+         "--out", alone],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert ref.returncode == 0, ref.stderr
+    assert ours.read_bytes() == alone.read_bytes()
+    assert "6 edges" in ref.stderr
+
+
+def test_network_errors_keep_their_exit_codes(tmp_path: Path, run_cli: RunCli) -> None:
+    missing = run_cli(["network", tmp_path / "nope.csv", "--out", tmp_path / "e.csv"])
+    assert missing.returncode == 2
+    assert "error: input file not found" in missing.stderr
+    usage = run_cli(["network"])
+    assert usage.returncode == 2
+    assert "Missing argument" in usage.stderr
+    bad = run_cli(["network", toolkit_csv(tmp_path / "cnt.csv"), "--out", tmp_path / "e.xml"])
+    assert bad.returncode == 2
+    assert "pass --output-format" in _flat(bad.stderr)
+    assert "Traceback" not in missing.stderr + usage.stderr + bad.stderr
+
+
+def test_network_entry_imports_only_its_command() -> None:
+    """``main`` hands ``network`` to ``cli_network.run`` before importing the app."""
+    code = (
+        "import sys, cib_detect.cli_network as n\n"
+        "n.run = lambda args, prog_name: print(prog_name, args, sorted(sys.modules))\n"
+        "sys.argv = ['cib-detect', 'network', 'in.csv']\n"
+        "from cib_detect.cli import main\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("cib-detect network ['in.csv']")
+    loaded = set(proc.stdout.split(" ", 3)[3].strip("[]\n").replace("'", "").split(", "))
+    for heavy in ("cib_detect.config", "cib_detect.cli_store", "pydantic_settings", "rich"):
+        assert heavy not in loaded, heavy

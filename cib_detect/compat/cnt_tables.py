@@ -15,15 +15,17 @@ while another thread loads the kernels.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cib_detect.compat.io import encode_sorted, python_floats
-from cib_detect.model import EventTable
+from cib_detect.compat.io import encode_sorted, python_floats, string_buffers
+
+if TYPE_CHECKING:
+    from cib_detect.model import EventTable
 
 F64 = npt.NDArray[np.float64]
 I32 = npt.NDArray[np.int32]
@@ -110,7 +112,6 @@ class _Columns:
 
 def _all_distinct(col: pa.Array) -> bool:
     """Whether every string differs (exact: distinct hashes mean distinct strings)."""
-    from cib_detect.io.validate import string_buffers
     from cib_detect.kernels import compat as k
 
     return bool(k.strings_distinct(*string_buffers(col)))
@@ -162,10 +163,11 @@ def messages_from_table(
         else:  # one url per row
             parent = url_rows
             url, urls = _codes(raw)
+    # the toolkit parses every row's timestamp (Numba only for other than plain digits)
+    ts_all = python_floats(col["timestamp"])
     # -- Numba from here on
     from cib_detect.kernels import compat as k
 
-    ts_all = python_floats(col["timestamp"])  # the toolkit parses every row's timestamp
     if _all_distinct(col["message_id"]):
         mid: I64 = np.arange(n, dtype=np.int64)
         edge_rows: I64 = mid

@@ -201,6 +201,17 @@ def _value_buffers(table: pa.Table) -> Iterator[pa.Buffer | None]:
             yield chunk.buffers()[2]
 
 
+def string_buffers(arr: pa.Array) -> tuple[npt.NDArray[np.uint8], I64]:
+    """(UTF-8 bytes, int64 offsets) of a string array, without copying the bytes:
+    ``cib_detect.io.validate.string_buffers``, here without importing ``cib_detect.io``
+    (its readers import Parquet, file systems and Numba)."""
+    bufs = arr.buffers()
+    width = np.int32 if pa.types.is_string(arr.type) else np.int64
+    offsets = np.frombuffer(bufs[1], dtype=width)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    return data, offsets.astype(np.int64)
+
+
 def encode_sorted(arr: pa.Array) -> tuple[npt.NDArray[np.int32], list[str]]:
     """Codes into the bytewise-sorted distinct values: ``cib_detect.io.readers.encode_sorted``
     for one array, here without importing Numba (the reader's package does)."""
@@ -221,7 +232,12 @@ def python_floats(col: pa.Array | pa.ChunkedArray, field: str = "timestamp") -> 
         col = col.combine_chunks()
     if len(col) == 0:
         return np.zeros(0, dtype=np.float64)
-    from cib_detect.io.validate import string_buffers
+    if (pc.max(pc.binary_length(col)).as_py() or 0) <= 15 and pc.all(
+        pc.ascii_is_decimal(col)
+    ).as_py():
+        # every string is 1 to 15 ASCII digits: exact as int64, and so as float64. In
+        # Arrow, without Numba: this runs while the kernels are still being loaded.
+        return np.asarray(pc.cast(col, pa.int64()).to_numpy(), dtype=np.float64)
     from cib_detect.kernels.compat import parse_plain_ints
 
     parsed, done = parse_plain_ints(*string_buffers(col))

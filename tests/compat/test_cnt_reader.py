@@ -149,3 +149,17 @@ def test_timestamps_python_rejects_are_errors(bad: str) -> None:
         float(bad)
     with pytest.raises(InvalidInput, match="data row 2"):
         python_floats(pa.array(["1", bad], pa.string()))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["0", "007", "1767225600", "999999999999999"],  # all plain digits: Arrow alone
+        ["1", "１２", "٣"],  # non-ASCII digits: Python's float() reads them
+        ["1", "1234567890123456", "12"],  # more than 15 digits
+        ["-5", "5"],
+    ],
+)
+def test_plain_digit_timestamps_parse_like_python_float(values: list[str]) -> None:
+    got = python_floats(pa.chunked_array([pa.array(values, pa.string())]))
+    assert got.tolist() == [float(s) for s in values]
