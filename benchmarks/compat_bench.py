@@ -353,8 +353,7 @@ def markdown(results: list[SizeResult], args: argparse.Namespace, cmdline: str) 
         f"--min_edge_weight {args.min_weight} --output_file toolkit.graphml",
         f"cib-detect network CSV --profile cnt --network {args.network} --time-window "
         f"{args.window} --min-edge-weight {args.min_weight} --out cib.graphml",
-        "python -m cib_detect.cli_network CSV ...   # the same command without the "
-        "`cib-detect` app's imports",
+        "python -m cib_detect.cli_network CSV ...   # the same command, run as a module",
         "```",
         "",
         "The `cib-detect network` column runs "
