@@ -167,24 +167,28 @@ def wipe(store: GraphStore) -> None:
 
 
 def measure_export(
-    store: GraphStore, server: ServerCpu, repeat: int, with_ids: bool
+    store: GraphStore, server: ServerCpu, repeat: int, with_ids: bool, use_copies: bool = True
 ) -> tuple[Step, dict[str, Any]]:
     best: Step | None = None
     stats_best: dict[str, Any] = {}
     walls = []
     for _ in range(repeat):
         m0, s0, c0, t0 = machine_cpu(), server.read(), _self_cpu(), time.perf_counter()
-        events, stats = export_events(store, with_event_ids=with_ids)
+        events, stats = export_events(store, with_event_ids=with_ids, use_copies=use_copies)
         wall = time.perf_counter() - t0
         m1 = machine_cpu()
         walls.append(wall)
+        name = "export with event ids" if with_ids else "export -> EventTable"
+        args = (", with_event_ids=True" if with_ids else "") + (
+            "" if use_copies else ", use_copies=False"
+        )
         step = Step(
-            "export with event ids" if with_ids else "export -> EventTable",
+            name if use_copies else f"{name} (relationship scan)",
             events.n,
             wall,
             _diff(s0, server.read()),
             _self_cpu() - c0,
-            f"export_events(store{', with_event_ids=True' if with_ids else ''})",
+            f"export_events(store{args})",
         )
         step.other_cpu_s = _other(m0, m1, step)
         del events
@@ -204,7 +208,7 @@ def markdown(steps: list[Step], meta: dict[str, Any], bench_cmd: str) -> str:
         SECTION,
         "",
         f"Run {meta['when']} on {meta['machine']}; Neo4j {meta['neo4j']} Community "
-        f"(local server from `cib-detect neo4j start`: heap 1 GiB, page cache 512 MiB), "
+        f"(local server from `cib-detect neo4j start`: heap 4 GiB, page cache 512 MiB), "
         f"driver neo4j {meta['driver']} with neo4j-rust-ext {meta['rust_ext']}, "
         f"`--batch-size {meta['batch_size']} --workers {meta['workers']}`."
         + (
@@ -280,12 +284,14 @@ def notes(steps: list[Step]) -> list[str]:
         "lock-free read. What is left is CPU: on two cores shared by the JVM, the client and "
         "(see 'other CPU s') the other processes of this machine, the rate moves with the "
         "machine's load. Re-ingesting a stored file reads and writes only the batch receipts.",
-        "- **Export** costs the server a relationship expansion plus four property reads per "
-        "event (slotted runtime; Community has no pipelined runtime) and the client the decoding "
-        "of about five values per event (Rust packstream: `neo4j-rust-ext`, 2-3x faster than "
-        "pure Python here). Pages are one record of parallel lists per ~50k events, two pages "
-        "in flight. 1M events/s on two cores would need at most 2 µs of CPU per event for "
-        "server and client together.",
+        "- **Export** reads the columnar copy each ingest batch writes on its receipt node "
+        "(`cib_detect/store/columns.py`): per ~5k events a few fixed-width columns (strings of "
+        "their bytes) and key lists, decoded by NumPy without a Python object per event; it is "
+        "used when the copies hold exactly as many events as there are `ACTED` relationships, "
+        "else export scans the relationships. The relationship scan (its own row) costs the "
+        "server a relationship expansion plus the property reads of every event (slotted "
+        "runtime; Community has no pipelined runtime) and the client the decoding of about five"
+        " values per event.",
         "- Inside `detect --from-neo4j` the export shares the process with the engine's "
         "kernel loading and the write-back; it also ran alongside other processes here.",
     ]
@@ -377,11 +383,12 @@ def main(argv: Iterable[str] | None = None) -> int:
                 f"({doc['new']:,} new, {doc['duplicate']:,} duplicate)",
                 flush=True,
             )
-            for with_ids in (False, True):
-                step, stats = measure_export(store, server, args.repeat, with_ids)
+            for with_ids, copies in ((False, True), (True, True), (False, False)):
+                step, stats = measure_export(store, server, args.repeat, with_ids, copies)
                 steps.append(step)
                 print(
-                    f"[neo4j-bench]   {step.name}: {step.rate:,.0f} events/s {stats['timings']}",
+                    f"[neo4j-bench]   {step.name}: {step.rate:,.0f} events/s "
+                    f"({stats['source']}) {stats['timings']}",
                     flush=True,
                 )
             if n == args.detect_size:

@@ -146,10 +146,13 @@ RETURN count(*) AS created
 """
 
 #: Written in the same transaction as the events: its presence proves the batch committed.
+#: ``$columns`` is the columnar copy of the events the batch created (``store/columns.py``;
+#: an empty map when it created none).
 INGEST_MARK_BATCH = """
-CREATE (:IngestBatch {token: $token, createdAt: timestamp(), source: $source,
-                      events: $events, new: $new, duplicate: $duplicate,
-                      duplicateRows: $duplicateRows})
+CREATE (b:IngestBatch {token: $token, createdAt: timestamp(), source: $source,
+                       events: $events, new: $new, duplicate: $duplicate,
+                       duplicateRows: $duplicateRows})
+SET b += $columns
 """
 
 STORE_COUNTS = """
@@ -182,6 +185,69 @@ RETURN collect(i) AS account, collect(t.targetId) AS target, collect(e.action) A
 #: non-null texts only, ``hasText`` says which events they belong to).
 EXPORT_EVENTS = _EXPORT_EVENTS.format(ids="")
 EXPORT_EVENTS_WITH_IDS = _EXPORT_EVENTS.format(ids=",\n       collect(e.eventId) AS eventId")
+
+# --------------------------------------------------------------------------- columnar copies
+# The copy of each batch's new events on its receipt (``store/columns.py``).
+
+#: The number of ACTED relationships (answered from the count store, O(1)).
+COPY_ACTED_COUNT = "MATCH ()-[e:ACTED]->() RETURN count(e) AS events"
+
+#: One keyset page (by token) of the receipts that hold a copy.
+COPY_RECEIPTS = """
+MATCH (b:IngestBatch)
+WHERE b.token > $after AND b.colEvents > 0
+WITH b ORDER BY b.token
+LIMIT $limit
+RETURN collect(b.token) AS tokens, collect(b.colEvents) AS sizes,
+       collect(b.colMinTs) AS minTs, collect(b.colMaxTs) AS maxTs
+"""
+
+_COPY_READ = """
+UNWIND $tokens AS token
+MATCH (b:IngestBatch {{token: token}})
+RETURN token, b {{.colVersion, .colEvents, .colAccounts, .colAccount, .colTargets, .colTarget,
+                 .colActions, .colAction, .colTs, .colTexts, .colTextAt{ids}}} AS batch
+"""
+
+#: The copies of a page of receipts, one record per receipt.
+COPY_READ = _COPY_READ.format(ids="")
+COPY_READ_WITH_IDS = _COPY_READ.format(ids=", .colEventIds")
+
+#: Locks a receipt (a write to it) and reads its whole copy, for a rewrite.
+COPY_LOCK_READ = """
+MATCH (b:IngestBatch {token: $token})
+SET b.colVersion = b.colVersion
+RETURN b {.*} AS batch
+"""
+
+#: The events of a rewrite, by id.
+COPY_DELETE_EVENTS = """
+UNWIND $ids AS eventId
+MATCH ()-[e:ACTED {eventId: eventId}]->()
+DELETE e
+RETURN count(*) AS deleted
+"""
+
+#: Replaces a receipt's copy (null values remove properties).
+COPY_SET = """
+MATCH (b:IngestBatch {token: $token})
+SET b += $props
+"""
+
+#: The receipts whose copy holds events of an account (a pass over the receipts' key
+#: lists: erasure is rare).
+COPY_WITH_ACCOUNT = """
+MATCH (b:IngestBatch)
+WHERE b.colEvents > 0 AND $accountId IN b.colAccounts
+RETURN collect(b.token) AS tokens
+"""
+
+#: The receipts whose copy holds events before a cutoff.
+COPY_BEFORE = """
+MATCH (b:IngestBatch)
+WHERE b.colEvents > 0 AND b.colMinTs < $cutoff
+RETURN collect(b.token) AS tokens
+"""
 
 # --------------------------------------------------------------------------- runs
 

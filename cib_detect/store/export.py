@@ -39,7 +39,7 @@ from cib_detect.errors import InvalidInput
 from cib_detect.io.readers import from_columns
 from cib_detect.io.validate import string_buffers
 from cib_detect.model import EventTable
-from cib_detect.store import cypher
+from cib_detect.store import columns, cypher
 from cib_detect.store.graph_store import GraphStore
 
 PAGE_EVENTS = 50_000
@@ -102,6 +102,7 @@ class ExportStats:
     pages: int = 0
     seconds: float = 0.0
     timings: dict[str, float] | None = None
+    source: str = "relationships"  # or "copies" (the batches' columnar copies)
 
     def as_record(self) -> dict[str, Any]:
         return {
@@ -109,6 +110,7 @@ class ExportStats:
             "accounts": self.accounts,
             "pages": self.pages,
             "seconds": round(self.seconds, 3),
+            "source": self.source,
             "events_per_second": round(self.events / max(self.seconds, 1e-9)),
             "timings": self.timings or {},
         }
@@ -198,8 +200,11 @@ def export_events(
     page_events: int = PAGE_EVENTS,
     workers: int = 2,
     progress: Progress | None = None,
+    use_copies: bool = True,
 ) -> tuple[EventTable, ExportStats]:
-    """All stored events with ``since <= ts < until`` (epoch ms) as an :class:`EventTable`."""
+    """All stored events with ``since <= ts < until`` (epoch ms) as an :class:`EventTable`:
+    from the batches' columnar copies when they are complete, else (or with
+    ``use_copies=False``) by the relationship scan."""
     if since is not None and until is not None and since >= until:
         raise InvalidInput("the time window is empty: since must be before until")
     if page_events < 1:
@@ -207,6 +212,12 @@ def export_events(
     t0 = time.perf_counter()
     lo = TS_MIN if since is None else int(since)
     hi = TS_MAX if until is None else int(until)
+    if use_copies:
+        copied = _export_copies(store, lo, hi, with_event_ids, page_events, workers, progress)
+        if copied is not None:
+            table, stats = copied
+            stats.seconds = time.perf_counter() - t0
+            return table, stats
     keys, degrees = account_keys(store)
     t_keys = time.perf_counter() - t0
     pages = plan_pages(keys, degrees, page_events)
@@ -255,6 +266,144 @@ def export_events(
                  "assemble": round(t_assemble, 4)},
     )  # fmt: skip
     return events, stats
+
+
+# --------------------------------------------------------------------------- copies
+
+
+@dataclass
+class _CopyPage:
+    """One page of copies (keys local to the page, filtered to the time window)."""
+
+    keys: tuple[list[str], list[str], list[str]]  # accounts, targets, actions
+    codes: tuple[list[npt.NDArray[np.int32]], ...]  # per batch: account, target, action
+    ts: list[npt.NDArray[np.int64]]
+    texts: list[str]
+    text_at: list[npt.NDArray[np.int64]]  # page positions of the texts
+    event_ids: list[str]
+    n: int = 0
+
+
+def _copy_page(copies: list[columns.BatchCopy], lo: int, hi: int) -> _CopyPage:
+    page = _CopyPage(([], [], []), ([], [], []), [], [], [], [])
+    for c in copies:
+        sel: npt.NDArray[np.bool_] | None = None
+        if int(c.ts.min()) < lo or int(c.ts.max()) >= hi:
+            sel = (c.ts >= lo) & (c.ts < hi)
+        for j, (keys, idx) in enumerate(((c.accounts, c.account), (c.targets, c.target),
+                                         (c.actions, c.action))):  # fmt: skip
+            page.codes[j].append((idx if sel is None else idx[sel]) + len(page.keys[j]))
+            page.keys[j].extend(keys)
+        page.ts.append(c.ts if sel is None else c.ts[sel])
+        if c.texts:
+            at = c.text_at.astype(np.int64)
+            texts = c.texts
+            if sel is not None:
+                keep = sel[at]
+                at = (np.cumsum(sel) - 1)[at[keep]]
+                texts = [t for t, k in zip(texts, keep.tolist(), strict=True) if k]
+            page.text_at.append(at + page.n)
+            page.texts.extend(texts)
+        if c.event_ids is not None:
+            ids = c.event_ids
+            page.event_ids.extend(
+                ids if sel is None else [x for x, k in zip(ids, sel.tolist(), strict=True) if k]
+            )
+        page.n += int(page.ts[-1].size)
+    return page
+
+
+def _unified(keys: list[list[str]], codes: list[list[npt.NDArray[np.int32]]]) -> pa.Array:
+    """One dictionary array from per-page keys (duplicates across batches merged)."""
+    flat: list[str] = [k for ks in keys for k in ks]
+    offsets = np.cumsum([0, *(len(ks) for ks in keys)])
+    enc = pc.dictionary_encode(pa.array(flat, pa.string()))
+    remap = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
+    parts = [remap[c + off] for cs, off in zip(codes, offsets[:-1].tolist(), strict=True)
+             for c in cs]  # fmt: skip
+    idx = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+    return pa.DictionaryArray.from_arrays(pa.array(idx, pa.int32()), enc.dictionary)
+
+
+def _export_copies(
+    store: GraphStore,
+    lo: int,
+    hi: int,
+    with_ids: bool,
+    page_events: int,
+    workers: int,
+    progress: Progress | None,
+) -> tuple[EventTable, ExportStats] | None:
+    """The export from the columnar copies; None when they are incomplete (the caller
+    scans the relationships then)."""
+    t0 = time.perf_counter()
+    plan = columns.plan(store)
+    if not plan.complete or store.read(cypher.COPY_ACTED_COUNT)[0]["events"] != plan.acted:
+        return None
+    chosen = np.flatnonzero((plan.max_ts >= lo) & (plan.min_ts < hi))
+    groups: list[list[str]] = []
+    group: list[str] = []
+    n = 0
+    for i in chosen.tolist():
+        group.append(plan.tokens[i])
+        n += int(plan.sizes[i])
+        if n >= page_events:
+            groups.append(group)
+            group, n = [], 0
+    if group:
+        groups.append(group)
+    total = int(plan.sizes[chosen].sum())
+    t_keys = time.perf_counter() - t0
+    done = 0
+    lock = threading.Lock()
+    if progress is not None:
+        progress(0, total)
+
+    def one(tokens: list[str]) -> _CopyPage | None:
+        nonlocal done
+        copies = columns.read_copies(store, tokens, with_ids)
+        if any(c is None for c in copies):
+            return None
+        page = _copy_page([c for c in copies if c is not None], lo, hi)
+        with lock:
+            done += sum(c.n for c in copies if c is not None)
+            now = done
+        if progress is not None:
+            progress(now, total)
+        return page
+
+    if workers <= 1 or len(groups) <= 1:
+        pages = [one(g) for g in groups]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as pool:
+            pages = list(pool.map(one, groups))
+    if any(p is None for p in pages):
+        return None
+    parts = [p for p in pages if p is not None]
+    t_fetch = time.perf_counter() - t0 - t_keys
+    t1 = time.perf_counter()
+    account, target, action = (
+        _unified([p.keys[j] for p in parts], [p.codes[j] for p in parts]) for j in range(3)
+    )
+    ts = np.concatenate([t for p in parts for t in p.ts]) if parts else np.zeros(0, np.int64)
+    text: pa.Array | None = None
+    if any(p.texts for p in parts):
+        starts = np.cumsum([0, *(p.n for p in parts)])
+        at = np.concatenate([a + s for p, s in zip(parts, starts.tolist(), strict=False)
+                             for a in p.text_at])  # fmt: skip
+        pos = np.full(ts.size, -1, dtype=np.int64)
+        pos[at] = np.arange(at.size, dtype=np.int64)
+        values = pa.array([t for p in parts for t in p.texts], pa.string())
+        text = values.take(pa.array(pos, mask=pos < 0))
+    event_id = pa.array([x for p in parts for x in p.event_ids], pa.string()) if with_ids else None
+    table = canonical_order(from_columns(account, action, target, ts, event_id=event_id,
+                                         text=text))  # fmt: skip
+    stats = ExportStats(
+        events=table.n, accounts=len(table.accounts), pages=len(groups), source="copies",
+        timings={"keys": round(t_keys, 4), "fetch": round(t_fetch, 4),
+                 "assemble": round(time.perf_counter() - t1, 4)},
+    )  # fmt: skip
+    return table, stats
 
 
 def _assemble(keys: list[str], parts: list[_PageData], with_ids: bool) -> EventTable:

@@ -20,6 +20,8 @@
   written in W phases, and in each phase the W writers take W cells that share no
   account and no target (a Latin square: phase p, writer k takes cell (k, k + p mod W)).
   Inside a cell, rows are grouped by account and ordered by target in each batch.
+* **A columnar copy for export.** The receipt also carries the batch's new events as
+  array properties (``store/columns.py``), written in the same transaction.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from cib_detect.io import read_events
 from cib_detect.model import EventTable, InputInfo
 from cib_detect.privacy import Pseudonymiser
 from cib_detect.store import cypher
+from cib_detect.store.columns import copy_properties
 from cib_detect.store.graph_store import RETRYABLE, GraphStore, Tx
 
 BATCH_SIZE = 5_000
@@ -270,15 +273,18 @@ class BatchWriter:
             stored = set(check["stored"]) if check is not None else set()
             keep = [i for i, x in enumerate(params["ids"]) if x not in stored]
             created = 0
+            columns: dict[str, Any] = {}
             if keep:
                 rows = params if len(keep) == size else subset_params(params, keep)
                 rec = tx.run(cypher.INGEST_EVENTS, rows).single()
                 created = int(rec["created"]) if rec is not None else 0
+                columns = copy_properties(rows) if created == len(keep) else {}
             dup_rows = [i for i, x in enumerate(params["ids"]) if x in stored] if stored else []
             tx.run(
                 cypher.INGEST_MARK_BATCH,
                 {"token": token, "source": self.source, "events": size,
-                 "new": created, "duplicate": size - created, "duplicateRows": dup_rows},
+                 "new": created, "duplicate": size - created, "duplicateRows": dup_rows,
+                 "columns": columns},
             ).consume()  # fmt: skip
             return created, size - created, False, dup_rows
 
