@@ -29,6 +29,8 @@ Tick = Callable[[float], None]
 CHUNK_EVENTS = 1 << 19
 #: Raw co-action rows held at once (about 10 bytes each); more rows -> more passes.
 ROW_BUDGET = 1 << 25
+#: Rows (or events) from which a serial step is split in two halves on two threads.
+SPLIT_ROWS = 1 << 20
 T = TypeVar("T")
 
 
@@ -191,6 +193,50 @@ def _map_chunks(
     return [f.result() for f in futures]
 
 
+def _halves(ptr: I64, pool: Executor | None) -> list[tuple[int, int]]:
+    """``[lo, hi)`` ranges of the groups of ``ptr`` (one or two, about equal in rows): two
+    only with a ``pool`` and at least ``SPLIT_ROWS`` rows."""
+    n = ptr.shape[0] - 1
+    if pool is None or n < 2 or ptr[-1] - ptr[0] < SPLIT_ROWS:
+        return [(0, n)]
+    mid = int(np.searchsorted(ptr, ptr[0] + (ptr[-1] - ptr[0]) // 2))
+    mid = min(max(mid, 1), n - 1)
+    return [(0, mid), (mid, n)]
+
+
+def _crowd_density(objects: ObjectEvents, wins: I64, pool: Executor | None) -> I32:
+    """:func:`coaction.crowd_density`, halves of the objects on two threads."""
+
+    def part(lo: int, hi: int) -> I32:
+        return coaction.crowd_density_range(objects.obj_ptr, objects.ts, wins, lo, hi)  # type: ignore[no-any-return]
+
+    parts = _map_chunks(pool, part, _halves(objects.obj_ptr, pool))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _aggregate(
+    pair_ptr: I64,
+    rea: I32,
+    reb: I32,
+    rmask: npt.NDArray[np.uint8],
+    rcrowd: npt.NDArray[np.uint8],
+    ts: I64,
+    wins: I64,
+    gaps: I64,
+    pool: Executor | None,
+) -> tuple[I32, I32, F64, F64, I64, I64]:
+    """:func:`coaction.aggregate_pairs`, halves of the pairs on two threads."""
+
+    def part(lo: int, hi: int) -> tuple[np.ndarray, ...]:
+        return coaction.aggregate_pairs(  # type: ignore[no-any-return]
+            pair_ptr[lo : hi + 1], rea, reb, rmask, rcrowd, ts, wins, gaps, wins.shape[0]
+        )
+
+    parts = _map_chunks(pool, part, _halves(pair_ptr, pool))
+    out = [p[0] if len(parts) == 1 else np.concatenate(p) for p in zip(*parts, strict=True)]
+    return out[0], out[1], out[2], out[3], out[4], out[5]
+
+
 def _count_raw(
     lo: int, hi: int, objects: ObjectEvents, wins: I64, caps: I64, dens: npt.NDArray[np.int32]
 ) -> I64:
@@ -237,6 +283,54 @@ def _enumerate(
     return out[0], out[1], out[2], out[3]
 
 
+def _order_by_pair(
+    rea: I32, reb: I32, rmask: npt.NDArray[np.uint8], objects: ObjectEvents, pool: Executor | None
+) -> tuple[I32, I64, I32, npt.NDArray[np.uint8]]:
+    """Rows ordered by pair (lower account ``a``, then ``b``), stable: two counting sorts,
+    by ``b`` then by ``a``, each pass split over two threads (each thread scatters its
+    half of the rows into places reserved for it). Returns ``(order, a_ptr, b, mask)``:
+    account ``a``'s rows are ``order[a_ptr[a]:a_ptr[a + 1]]``, ascending by ``b`` and then
+    by row index; ``b`` and ``mask`` are the rows' ``b`` and window mask in that order."""
+    n, n_acc = rea.shape[0], objects.n_accounts
+    half = n // 2 if pool is not None and n >= max(2, SPLIT_ROWS) else n
+    ranges = [(0, half), (half, n)] if half < n else [(0, n)]
+    ka = np.empty(n, dtype=np.int32)
+    kb = np.empty(n, dtype=np.int32)
+
+    def starts(hists: list[I64]) -> tuple[list[I64], I64]:
+        total = np.sum(hists, axis=0) if len(hists) > 1 else hists[0]
+        ptr = np.zeros(n_acc + 1, dtype=np.int64)
+        np.cumsum(total, out=ptr[1:])
+        out, base = [], ptr[:-1].copy()
+        for h in hists:
+            out.append(base.copy())
+            base += h
+        return out, ptr
+
+    def keys(lo: int, hi: int) -> I64:
+        return coaction.pair_keys(rea, reb, objects.acc, lo, hi, ka, kb, n_acc)  # type: ignore[no-any-return]
+
+    start_b, _ = starts(_map_chunks(pool, keys, ranges))
+    by_b = np.empty(n, dtype=np.int32)  # row indices fit: callers keep n < 2**31
+
+    def scatter_b(lo: int, hi: int) -> None:
+        coaction.scatter_by_b(kb, lo, hi, start_b[ranges.index((lo, hi))], by_b)
+
+    _map_chunks(pool, scatter_b, ranges)
+    hists = _map_chunks(pool, lambda lo, hi: coaction.rows_per_a(by_b, ka, lo, hi, n_acc), ranges)
+    start_a, a_ptr = starts(hists)
+    order = np.empty(n, dtype=np.int32)
+    sb = np.empty(n, dtype=np.int32)
+    smask = np.empty(n, dtype=np.uint8)
+
+    def scatter(lo: int, hi: int) -> None:
+        part = ranges.index((lo, hi))
+        coaction.scatter_by_a(by_b, ka, kb, rmask, lo, hi, start_a[part], order, sb, smask)
+
+    _map_chunks(pool, scatter, ranges)
+    return order, a_ptr, sb, smask
+
+
 def _select(
     rea: I32,
     reb: I32,
@@ -251,12 +345,10 @@ def _select(
     Rows are ordered by pair (two counting sorts), then the accounts are split into two
     ranges of about equal row counts scanned concurrently; results join in account order.
     """
-    order, a_ptr, sb, smask = coaction.order_by_pair(
-        rea, reb, rmask, objects.acc, objects.n_accounts
-    )
+    order, a_ptr, sb, smask = _order_by_pair(rea, reb, rmask, objects, pool)
     n_acc = objects.n_accounts
     splits = [0, n_acc]
-    if pool is not None and rea.size > 1 << 20:
+    if pool is not None and rea.size >= SPLIT_ROWS:
         mid = int(np.searchsorted(a_ptr, a_ptr[-1] // 2))
         splits = [0, min(max(mid, 0), n_acc), n_acc]
 
@@ -292,7 +384,7 @@ def _candidate_rows(
     co-acting pairs).
     """
     n_w = wins.shape[0]
-    dens = coaction.crowd_density(objects.obj_ptr, objects.ts, wins)
+    dens = _crowd_density(objects, wins, pool)
     chunks = _chunks(objects.obj_ptr, CHUNK_EVENTS)
     count = functools.partial(_count_raw, objects=objects, wins=wins, caps=caps, dens=dens)
     chunk_counts = _map_chunks(pool, count, chunks)
@@ -375,12 +467,13 @@ def pair_signal(
     (rea, reb, rmask, rcrowd), pair_ptr, per_window, n_co_acting = _candidate_rows(
         objects, wins, caps, min_episodes, tick, pool
     )
-    ro = (np.searchsorted(objects.obj_ptr, rea, side="right") - 1).astype(np.int32)
+    obj_of_event = np.repeat(np.arange(objects.n_objects, dtype=np.int32), np.diff(objects.obj_ptr))
+    ro = obj_of_event[rea]
     pair_a = objects.acc[rea[pair_ptr[:-1]]].astype(np.int32)
     pair_b = objects.acc[reb[pair_ptr[:-1]]].astype(np.int32)
     gaps = np.array([max(episode_gap, 2 * w) * 1000 for w in windows], dtype=np.int64)
-    n_obj, episodes, weight, med_dt, first, last = coaction.aggregate_pairs(
-        pair_ptr, rea, reb, rmask, rcrowd, objects.ts, wins, gaps, n_w
+    n_obj, episodes, weight, med_dt, first, last = _aggregate(
+        pair_ptr, rea, reb, rmask, rcrowd, objects.ts, wins, gaps, pool
     )
     q = null_chance(objects, wins, jitter_min * 1000, jitter_factor)
     cand = np.flatnonzero((episodes >= min_episodes).any(axis=1))

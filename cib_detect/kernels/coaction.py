@@ -17,12 +17,13 @@ from cib_detect.kernels.sorting import counting_order
 
 
 @njit(cache=True, nogil=True)
-def crowd_density(obj_ptr, ts, wins):
-    """Events on the same object within ``[t - w, t + w]`` for every event and window."""
-    n = ts.shape[0]
+def crowd_density_range(obj_ptr, ts, wins, o_lo, o_hi):
+    """:func:`crowd_density` of the events of objects ``o_lo:o_hi`` only (row ``i`` of
+    the result is event ``obj_ptr[o_lo] + i``)."""
+    base = obj_ptr[o_lo]
     k = wins.shape[0]
-    dens = np.zeros((n, k), dtype=np.int32)
-    for o in range(obj_ptr.shape[0] - 1):
+    dens = np.zeros((obj_ptr[o_hi] - base, k), dtype=np.int32)
+    for o in range(o_lo, o_hi):
         s = obj_ptr[o]
         e = obj_ptr[o + 1]
         for w in range(k):
@@ -36,8 +37,14 @@ def crowd_density(obj_ptr, ts, wins):
                     hi = i + 1
                 while hi < e and ts[hi] - ts[i] <= width:
                     hi += 1
-                dens[i, w] = hi - lo
+                dens[i - base, w] = hi - lo
     return dens
+
+
+@njit(cache=True, nogil=True)
+def crowd_density(obj_ptr, ts, wins):
+    """Events on the same object within ``[t - w, t + w]`` for every event and window."""
+    return crowd_density_range(obj_ptr, ts, wins, 0, obj_ptr.shape[0] - 1)
 
 
 @njit(cache=True, nogil=True)
@@ -212,48 +219,54 @@ def dedupe_rows(rea, reb, rmask, rcrowd, acc, ts, seg_ptr, repeated, o_lo):
 
 
 @njit(cache=True, nogil=True)
-def order_by_pair(rea, reb, rmask, acc, n_accounts):
-    """Rows ordered by pair (lower account ``a``, then higher account ``b``), stable: two
-    counting sorts, by ``b`` and then by ``a``. Returns ``(order, a_ptr, b, mask)``: the
-    rows of account ``a`` are ``order[a_ptr[a]:a_ptr[a + 1]]``, ascending by ``b`` and,
-    within a pair, by row index; ``b`` and ``mask`` are the rows' ``b`` and window mask
-    in that order."""
-    n = rea.shape[0]
-    ka = np.empty(n, dtype=np.int32)
-    kb = np.empty(n, dtype=np.int32)
-    b_ptr = np.zeros(n_accounts + 1, dtype=np.int64)
-    ptr = np.zeros(n_accounts + 1, dtype=np.int64)
-    for r in range(n):
+def pair_keys(rea, reb, acc, lo, hi, ka, kb, n_accounts):
+    """For rows ``lo:hi``: write their lower and higher accounts into ``ka``/``kb`` and
+    return how many of them have each higher account (a counting-sort histogram)."""
+    hist = np.zeros(n_accounts, dtype=np.int64)
+    for r in range(lo, hi):
         ka[r] = acc[rea[r]]
-        kb[r] = acc[reb[r]]
-        b_ptr[kb[r] + 1] += 1
-        ptr[ka[r] + 1] += 1
-    for a in range(n_accounts):
-        b_ptr[a + 1] += b_ptr[a]
-        ptr[a + 1] += ptr[a]
-    by_b = np.empty(n, dtype=np.int32)  # row indices fit: callers keep n < 2**31
-    for r in range(n):
+        b = acc[reb[r]]
+        kb[r] = b
+        hist[b] += 1
+    return hist
+
+
+@njit(cache=True, nogil=True)
+def scatter_by_b(kb, lo, hi, start, by_b):
+    """Stable counting-sort scatter of rows ``lo:hi`` by ``kb``: row ``r`` goes to
+    ``by_b[start[kb[r]]]`` (``start`` advances)."""
+    for r in range(lo, hi):
         b = kb[r]
-        by_b[b_ptr[b]] = r
-        b_ptr[b] += 1
-    fill = ptr[:-1].copy()
-    order = np.empty(n, dtype=np.int32)
-    sb = np.empty(n, dtype=np.int32)
-    sm = np.empty(n, dtype=np.uint8)
-    for k in range(n):
+        by_b[start[b]] = r
+        start[b] += 1
+
+
+@njit(cache=True, nogil=True)
+def rows_per_a(by_b, ka, lo, hi, n_accounts):
+    """How many of the rows ``by_b[lo:hi]`` have each lower account."""
+    hist = np.zeros(n_accounts, dtype=np.int64)
+    for k in range(lo, hi):
+        hist[ka[by_b[k]]] += 1
+    return hist
+
+
+@njit(cache=True, nogil=True)
+def scatter_by_a(by_b, ka, kb, rmask, lo, hi, start, order, sb, smask):
+    """Stable counting-sort scatter of the rows ``by_b[lo:hi]`` by ``ka`` into ``order``,
+    with their higher account and window mask alongside (``sb``, ``smask``)."""
+    for k in range(lo, hi):
         r = by_b[k]
         a = ka[r]
-        f = fill[a]
+        f = start[a]
         order[f] = r
         sb[f] = kb[r]
-        sm[f] = rmask[r]
-        fill[a] = f + 1
-    return order, ptr, sb, sm
+        smask[f] = rmask[r]
+        start[a] = f + 1
 
 
 @njit(cache=True, nogil=True)
 def scan_pairs(order, a_ptr, a_lo, a_hi, sb, smask, n_w, min_rows):
-    """For accounts ``a_lo:a_hi`` (rows in ``order`` from :func:`order_by_pair`, with
+    """For accounts ``a_lo:a_hi`` (rows in ``order`` sorted by pair, with
     their ``b`` and window mask in that order: ``sb``, ``smask``): find
     each pair's run of rows and keep the pairs with at least ``min_rows`` rows.
 

@@ -253,6 +253,7 @@ def test_pair_signal_rows_match_reference(
     with pytest.MonkeyPatch.context() as mp, ThreadPoolExecutor(max(threads, 1)) as pool:
         mp.setattr(pairs_mod, "CHUNK_EVENTS", chunk_events)
         mp.setattr(pairs_mod, "ROW_BUDGET", row_budget)
+        mp.setattr(pairs_mod, "SPLIT_ROWS", 1)  # every splittable step on two threads
         sig = _signal(
             obj,
             acc,
@@ -455,6 +456,7 @@ def test_chunks_partitions_and_threads_do_not_change_the_signal(
     assert whole.n_pairs > 10
     monkeypatch.setattr(pairs_mod, "CHUNK_EVENTS", 7)
     monkeypatch.setattr(pairs_mod, "ROW_BUDGET", 50)
+    monkeypatch.setattr(pairs_mod, "SPLIT_ROWS", 1)  # pair order, scans, aggregates halved
     assert len(pairs_mod._chunks(objects.obj_ptr, 7)) > 10
     with ThreadPoolExecutor(2) as pool:
         for cut in (
