@@ -27,8 +27,9 @@ Tick = Callable[[float], None]
 
 #: Events per kernel call when enumerating pairs (bounds raw-row memory per chunk).
 CHUNK_EVENTS = 1 << 19
-#: Raw co-action rows held at once (about 10 bytes each); more rows -> more passes.
-ROW_BUDGET = 1 << 25
+#: Raw co-action rows held at once (about 31 bytes each while they are ordered by pair);
+#: more rows -> more passes over the objects.
+ROW_BUDGET = 1 << 24
 #: Rows (or events) from which a serial step is split in two halves on two threads.
 SPLIT_ROWS = 1 << 20
 T = TypeVar("T")
@@ -294,8 +295,7 @@ def _order_by_pair(
     n, n_acc = rea.shape[0], objects.n_accounts
     half = n // 2 if pool is not None and n >= max(2, SPLIT_ROWS) else n
     ranges = [(0, half), (half, n)] if half < n else [(0, n)]
-    ka = np.empty(n, dtype=np.int32)
-    kb = np.empty(n, dtype=np.int32)
+    acc = objects.acc
 
     def starts(hists: list[I64]) -> tuple[list[I64], I64]:
         total = np.sum(hists, axis=0) if len(hists) > 1 else hists[0]
@@ -307,17 +307,20 @@ def _order_by_pair(
             base += h
         return out, ptr
 
-    def keys(lo: int, hi: int) -> I64:
-        return coaction.pair_keys(rea, reb, objects.acc, lo, hi, ka, kb, n_acc)  # type: ignore[no-any-return]
-
-    start_b, _ = starts(_map_chunks(pool, keys, ranges))
+    # accounts are looked up again in each pass, not stored: 8 bytes less per row
+    hists = _map_chunks(pool, lambda lo, hi: coaction.rows_per_b(reb, acc, lo, hi, n_acc), ranges)
+    start_b, _ = starts(hists)
     by_b = np.empty(n, dtype=np.int32)  # row indices fit: callers keep n < 2**31
 
     def scatter_b(lo: int, hi: int) -> None:
-        coaction.scatter_by_b(kb, lo, hi, start_b[ranges.index((lo, hi))], by_b)
+        coaction.scatter_by_b(reb, acc, lo, hi, start_b[ranges.index((lo, hi))], by_b)
 
     _map_chunks(pool, scatter_b, ranges)
-    hists = _map_chunks(pool, lambda lo, hi: coaction.rows_per_a(by_b, ka, lo, hi, n_acc), ranges)
+
+    def per_a(lo: int, hi: int) -> I64:
+        return coaction.rows_per_a(by_b, rea, acc, lo, hi, n_acc)  # type: ignore[no-any-return]
+
+    hists = _map_chunks(pool, per_a, ranges)
     start_a, a_ptr = starts(hists)
     order = np.empty(n, dtype=np.int32)
     sb = np.empty(n, dtype=np.int32)
@@ -325,7 +328,7 @@ def _order_by_pair(
 
     def scatter(lo: int, hi: int) -> None:
         part = ranges.index((lo, hi))
-        coaction.scatter_by_a(by_b, ka, kb, rmask, lo, hi, start_a[part], order, sb, smask)
+        coaction.scatter_by_a(by_b, rea, reb, acc, rmask, lo, hi, start_a[part], order, sb, smask)
 
     _map_chunks(pool, scatter, ranges)
     return order, a_ptr, sb, smask
@@ -393,6 +396,7 @@ def _candidate_rows(
     n_parts = max(1, -(-raw // ROW_BUDGET))
     kept: list[list[np.ndarray]] = []
     sizes: list[I64] = []
+    pair_keys: list[I64] = []
     per_window = np.zeros(n_w, dtype=np.int64)
     n_pairs = 0
     for part in range(n_parts):
@@ -402,26 +406,35 @@ def _candidate_rows(
         rows, run_len, pw, n_p = _select(rea, reb, rmask, objects, n_w, min_rows, pool)
         kept.append([x[rows] for x in (rea, reb, rmask, rcrowd)])
         sizes.append(run_len)
+        if n_parts > 1:  # each pair's (a, b), to merge the partitions in pair order
+            heads = np.cumsum(run_len) - run_len
+            a = objects.acc[kept[-1][0][heads]].astype(np.int64)
+            pair_keys.append((a << 32) | objects.acc[kept[-1][1][heads]])
         per_window += pw
         n_pairs += n_p
         del rea, reb, rmask, rcrowd, rows
         if tick is not None:
             tick(0.8 * (part + 1) / n_parts)
-    del dens
-    cols = [np.concatenate([k[f] for k in kept]) for f in range(4)]
+    del dens, count
     size = np.concatenate(sizes)
     ptr = np.zeros(size.size + 1, dtype=np.int64)
     np.cumsum(size, out=ptr[1:])
+    idx: I64 | None = None
     if n_parts > 1:
         # restore the global (a, b) order of pairs across partitions
-        first = cols[0][ptr[:-1]]
-        key = (objects.acc[first].astype(np.int64) << 32) | objects.acc[cols[1][ptr[:-1]]]
-        order = np.argsort(key, kind="stable")
+        order = np.argsort(np.concatenate(pair_keys), kind="stable")
         new_size = size[order]
         new_start = np.concatenate(([0], np.cumsum(new_size)[:-1])) if order.size else ptr[:0]
         idx = np.repeat(ptr[:-1][order] - new_start, new_size) + np.arange(int(new_size.sum()))
-        cols = [c[idx] for c in cols]
         np.cumsum(new_size, out=ptr[1:])
+        del order, new_size, new_start
+    cols: list[np.ndarray] = []
+    for f in range(4):  # column by column, releasing the partitions' parts as they are copied
+        col = np.concatenate([k[f] for k in kept])
+        for k in kept:
+            k[f] = col[:0]
+        cols.append(col if idx is None else col[idx])
+        del col
     return (cols[0], cols[1], cols[2], cols[3]), ptr, per_window, n_pairs
 
 

@@ -219,47 +219,44 @@ def dedupe_rows(rea, reb, rmask, rcrowd, acc, ts, seg_ptr, repeated, o_lo):
 
 
 @njit(cache=True, nogil=True)
-def pair_keys(rea, reb, acc, lo, hi, ka, kb, n_accounts):
-    """For rows ``lo:hi``: write their lower and higher accounts into ``ka``/``kb`` and
-    return how many of them have each higher account (a counting-sort histogram)."""
+def rows_per_b(reb, acc, lo, hi, n_accounts):
+    """How many of the rows ``lo:hi`` have each higher account (``acc[reb[r]]``)."""
     hist = np.zeros(n_accounts, dtype=np.int64)
     for r in range(lo, hi):
-        ka[r] = acc[rea[r]]
-        b = acc[reb[r]]
-        kb[r] = b
-        hist[b] += 1
+        hist[acc[reb[r]]] += 1
     return hist
 
 
 @njit(cache=True, nogil=True)
-def scatter_by_b(kb, lo, hi, start, by_b):
-    """Stable counting-sort scatter of rows ``lo:hi`` by ``kb``: row ``r`` goes to
-    ``by_b[start[kb[r]]]`` (``start`` advances)."""
+def scatter_by_b(reb, acc, lo, hi, start, by_b):
+    """Stable counting-sort scatter of rows ``lo:hi`` by their higher account: row ``r``
+    goes to ``by_b[start[b]]`` (``start`` advances)."""
     for r in range(lo, hi):
-        b = kb[r]
+        b = acc[reb[r]]
         by_b[start[b]] = r
         start[b] += 1
 
 
 @njit(cache=True, nogil=True)
-def rows_per_a(by_b, ka, lo, hi, n_accounts):
+def rows_per_a(by_b, rea, acc, lo, hi, n_accounts):
     """How many of the rows ``by_b[lo:hi]`` have each lower account."""
     hist = np.zeros(n_accounts, dtype=np.int64)
     for k in range(lo, hi):
-        hist[ka[by_b[k]]] += 1
+        hist[acc[rea[by_b[k]]]] += 1
     return hist
 
 
 @njit(cache=True, nogil=True)
-def scatter_by_a(by_b, ka, kb, rmask, lo, hi, start, order, sb, smask):
-    """Stable counting-sort scatter of the rows ``by_b[lo:hi]`` by ``ka`` into ``order``,
-    with their higher account and window mask alongside (``sb``, ``smask``)."""
+def scatter_by_a(by_b, rea, reb, acc, rmask, lo, hi, start, order, sb, smask):
+    """Stable counting-sort scatter of the rows ``by_b[lo:hi]`` by their lower account
+    into ``order``, with their higher account and window mask alongside (``sb``,
+    ``smask``)."""
     for k in range(lo, hi):
         r = by_b[k]
-        a = ka[r]
+        a = acc[rea[r]]
         f = start[a]
         order[f] = r
-        sb[f] = kb[r]
+        sb[f] = acc[reb[r]]
         smask[f] = rmask[r]
         start[a] = f + 1
 
