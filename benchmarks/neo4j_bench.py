@@ -199,6 +199,11 @@ def measure_export(
     return best, stats_best
 
 
+def _per_event(cpu_s: float | None, events: int) -> str:
+    """CPU microseconds per event, for the progress lines."""
+    return "–" if cpu_s is None or not events else f"{1e6 * cpu_s / events:.1f}"
+
+
 def _fmt(x: float | None, digits: int = 2) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
@@ -301,7 +306,17 @@ def notes(steps: list[Step]) -> list[str]:
 def main(argv: Iterable[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Benchmark the Neo4j store.")
     ap.add_argument("--sizes", default="1e5,1e6", help="comma-separated event counts")
-    ap.add_argument("--detect-size", type=parse_count, default=1_000_000)
+    ap.add_argument(
+        "--detect-size",
+        type=lambda t: 0 if t.strip() == "0" else parse_count(t),
+        default=1_000_000,
+        help="size at which detect --from-neo4j is timed (0: never)",
+    )
+    ap.add_argument(
+        "--ingest-only",
+        action="store_true",
+        help="time the ingest steps only (no export, no detect)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", type=Path, default=HERE / "data")
     ap.add_argument("--out-dir", type=Path, default=HERE / "out")
@@ -334,7 +349,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     status = local_neo4j.status(settings)
     server = ServerCpu(status["pid"] if status["running"] and uri == settings.uri else None)
     sizes = sorted({parse_count(s) for s in args.sizes.split(",") if s.strip()})
-    if args.detect_size not in sizes:
+    if args.ingest_only:
+        args.detect_size = 0
+    if args.detect_size and args.detect_size not in sizes:
         sizes = sorted({*sizes, args.detect_size})
     args.data_dir.mkdir(parents=True, exist_ok=True)
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -366,7 +383,9 @@ def main(argv: Iterable[str] | None = None) -> int:
                 runs.append(step)
                 print(
                     f"[neo4j-bench]   ingest (new events): {step.rate:,.0f} events/s "
-                    f"({doc['new']:,} new, {doc['duplicate']:,} duplicate, "
+                    f"({doc['new']:,} new, {doc['duplicate']:,} duplicate; per event: "
+                    f"Neo4j {_per_event(step.server_cpu_s, step.events)} µs, client "
+                    f"{_per_event(step.client_cpu_s, step.events)} µs; "
                     f"other CPU {_fmt(step.other_cpu_s)} s)",
                     flush=True,
                 )
@@ -380,9 +399,13 @@ def main(argv: Iterable[str] | None = None) -> int:
             steps.append(step)
             print(
                 f"[neo4j-bench]   re-ingest: {step.rate:,.0f} events/s "
-                f"({doc['new']:,} new, {doc['duplicate']:,} duplicate)",
+                f"({doc['new']:,} new, {doc['duplicate']:,} duplicate; per event: "
+                f"Neo4j {_per_event(step.server_cpu_s, step.events)} µs, client "
+                f"{_per_event(step.client_cpu_s, step.events)} µs)",
                 flush=True,
             )
+            if args.ingest_only:
+                continue
             for with_ids, copies in ((False, True), (True, True), (False, False)):
                 step, stats = measure_export(store, server, args.repeat, with_ids, copies)
                 steps.append(step)

@@ -122,7 +122,8 @@ RETURN b.new AS new, b.duplicate AS duplicate, b.duplicateRows AS duplicateRows
 
 #: Which of a batch's event ids are stored already (a read: no locks are taken, so a
 #: concurrent writer of the same id makes the create below fail on the constraint, and
-#: the batch is re-run).
+#: the batch is re-run). Skipped by an optimistic batch (``store/ingest.py``), whose
+#: create is checked by the ``acted_event_id`` constraint alone.
 INGEST_CHECK = """
 UNWIND $ids AS eventId
 MATCH ()-[e:ACTED {eventId: eventId}]->()

@@ -13,6 +13,14 @@
 * **Concurrent ingests.** Two processes writing the same event race on the constraint;
   the loser's transaction fails (constraint violation or deadlock), is re-run, and then
   sees the event as a duplicate. Retries are bounded (:data:`MAX_ATTEMPTS`).
+* **Optimistic create.** A batch is normally *checked*: a lock-free read of which of its
+  ids are stored, then the create of the others. While an ingest finds no stored ids
+  (its previous batch had none), a batch skips the read and creates all its events at
+  once; the ``eventId`` constraint is the check. If one id is stored already, the create
+  fails with a ``ConstraintError``, the transaction rolls back (nothing of it is
+  written), and the batch is re-run checked at once (not counted as a retry). Counts,
+  receipts and columnar copies are the same either way; a file that is mostly stored
+  already runs checked from its first batch on, so a re-ingest costs what it did.
 * **Parallel writers without lock waits.** Creating a relationship locks both of its
   nodes until commit, so two concurrent batches that share an account or a target wait
   for each other and run one after the other. With ``workers = W`` the events are split
@@ -42,6 +50,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+from neo4j.exceptions import ConstraintError
 
 from cib_detect.errors import CibError, DeadlineExceeded, InvalidInput, Unavailable
 from cib_detect.io import read_events
@@ -69,6 +78,8 @@ class BatchResult:
     attempts: int
     replayed: bool = False  # the counts come from the marker of an earlier attempt
     duplicate_rows: tuple[int, ...] = ()  # positions (in the batch) of the stored-already
+    optimistic: bool = False  # written by the optimistic create (no id check)
+    optimistic_miss: bool = False  # the optimistic create hit a stored id: re-run checked
 
 
 @dataclass
@@ -83,6 +94,8 @@ class IngestResult:
     batches: int = 0
     retries: int = 0
     replayed_batches: int = 0
+    optimistic_batches: int = 0  # written without the id check (see the module docstring)
+    optimistic_misses: int = 0  # optimistic creates that hit a stored id and were re-run
     seconds: float = 0.0
 
     @property
@@ -100,6 +113,8 @@ class IngestResult:
             "batches": self.batches,
             "retries": self.retries,
             "replayed_batches": self.replayed_batches,
+            "optimistic_batches": self.optimistic_batches,
+            "optimistic_misses": self.optimistic_misses,
             "seconds": round(self.seconds, 3),
             "events_per_second": round(self.events / max(self.seconds, 1e-9)),
         }
@@ -255,22 +270,31 @@ class BatchWriter:
         self.backoff_s = backoff_s
 
     def write(
-        self, params: dict[str, Any], token: str | None = None, timeout_s: float | None = None
+        self,
+        params: dict[str, Any],
+        token: str | None = None,
+        timeout_s: float | None = None,
+        *,
+        optimistic: bool = False,
     ) -> BatchResult:
         """Write the batch (``token`` identifies it across attempts; new if omitted).
         ``timeout_s`` bounds all attempts together: each transaction's server-side
-        timeout is what is left of it, and no attempt starts after it."""
+        timeout is what is left of it, and no attempt starts after it. ``optimistic``
+        skips the id check until the create hits a stored id (module docstring)."""
         token = token or secrets.token_hex(16)
         end = None if timeout_s is None else time.monotonic() + timeout_s
         size = len(params["ids"])
+        unchecked = optimistic
 
         def work(tx: Tx) -> tuple[int, int, bool, list[int]]:
             done = tx.run(cypher.INGEST_FIND_BATCH, {"token": token}).single()
             if done is not None:
                 earlier = [int(i) for i in done["duplicateRows"] or []]
                 return int(done["new"]), int(done["duplicate"]), True, earlier
-            check = tx.run(cypher.INGEST_CHECK, {"ids": params["ids"]}).single()
-            stored = set(check["stored"]) if check is not None else set()
+            stored: set[str] = set()
+            if not unchecked:
+                check = tx.run(cypher.INGEST_CHECK, {"ids": params["ids"]}).single()
+                stored = set(check["stored"]) if check is not None else set()
             keep = [i for i, x in enumerate(params["ids"]) if x not in stored]
             created = 0
             columns: dict[str, Any] = {}
@@ -289,7 +313,10 @@ class BatchWriter:
             return created, size - created, False, dup_rows
 
         last: Exception | None = None
-        for attempt in range(1, self.max_attempts + 1):
+        missed = False
+        attempt = 0
+        while attempt < self.max_attempts:
+            attempt += 1
             left = None if end is None else end - time.monotonic()
             if left is not None and left <= 0.001:
                 raise DeadlineExceeded(
@@ -300,22 +327,40 @@ class BatchWriter:
                 with self.store.errors("ingest"):
                     try:
                         new, dup, replayed, dup_rows = self.store.write_once(work, timeout_s=left)
+                    except ConstraintError as exc:
+                        if not unchecked:
+                            last = exc
+                            if attempt == self.max_attempts:
+                                raise
+                            self._pause(attempt, end)
+                            continue
+                        # a stored id (or one a concurrent ingest just wrote): the whole
+                        # transaction rolled back; re-run the batch checked, at once
+                        unchecked, missed, last = False, True, exc
+                        attempt -= 1
+                        continue
                     except RETRYABLE as exc:
                         last = exc
                         if attempt == self.max_attempts:
                             raise
-                        pause = self.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random())
-                        if end is not None:
-                            pause = min(pause, max(0.0, end - time.monotonic()))
-                        time.sleep(pause)
+                        self._pause(attempt, end)
                         continue
             except CibError as exc:
                 raise type(exc)(
                     f"{exc.message} (batch of {size} events, {attempt} attempt(s))",
                     violations=exc.violations,
                 ) from None
-            return BatchResult(new, dup, attempt, replayed, tuple(dup_rows))
+            return BatchResult(
+                new, dup, attempt, replayed, tuple(dup_rows), unchecked and not replayed, missed
+            )
         raise Unavailable(f"ingest batch failed after {self.max_attempts} attempts: {last}")
+
+    def _pause(self, attempt: int, end: float | None) -> None:
+        """Jittered exponential backoff before attempt ``attempt + 1`` (not past ``end``)."""
+        pause = self.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random())
+        if end is not None:
+            pause = min(pause, max(0.0, end - time.monotonic()))
+        time.sleep(pause)
 
 
 # --------------------------------------------------------------------------- ingest
@@ -341,21 +386,27 @@ def ingest_events(
     done = 0
     lock = threading.Lock()
     failed = threading.Event()
+    # optimistic create while the ingest's last written batch found no stored id; the
+    # first batches are checked, so a re-ingest never pays for a failed create
+    optimistic = False
     if progress is not None:
         progress(0, int(rows.size))
 
     def lane(batches: list[Rows]) -> None:
-        nonlocal done
+        nonlocal done, optimistic
         for batch in batches:
             if failed.is_set():
                 return
-            r = writer.write(batch_params(events, ids, text, batch))
+            r = writer.write(batch_params(events, ids, text, batch), optimistic=optimistic)
             with lock:
+                optimistic = r.duplicate == 0
                 result.new += r.new
                 result.duplicate_stored += r.duplicate
                 result.batches += 1
                 result.retries += r.attempts - 1
                 result.replayed_batches += int(r.replayed)
+                result.optimistic_batches += int(r.optimistic)
+                result.optimistic_misses += int(r.optimistic_miss)
                 done += int(batch.size)
                 now = done
             if progress is not None:

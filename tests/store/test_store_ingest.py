@@ -15,6 +15,7 @@ import pytest
 from neo4j_helpers import count, stored_events
 
 from cib_detect.io import read_events
+from cib_detect.store import columns
 from cib_detect.store.graph_store import GraphStore
 from cib_detect.store.ingest import (
     BatchWriter,
@@ -165,3 +166,64 @@ def test_unreachable_neo4j_is_unavailable(tmp_path: Path, run_cli: RunCli) -> No
     proc = run_cli(["ingest", _bad_csv(tmp_path / "e.csv"), "--neo4j", "bolt://127.0.0.1:1"])
     assert proc.returncode == 2
     assert "unavailable" in proc.stderr.lower()
+
+
+def _copied_ids(store: GraphStore) -> list[str]:
+    """The event ids of every receipt's columnar copy, concatenated."""
+    p = columns.plan(store)
+    out: list[str] = []
+    for c in columns.read_copies(store, p.tokens, with_ids=True):
+        assert c is not None and c.event_ids is not None
+        out.extend(c.event_ids)
+    return out
+
+
+def test_optimistic_create_falls_back_to_the_check_on_a_stored_id(
+    clean_db: GraphStore, world_parquet: Path
+) -> None:
+    """An optimistic batch with a stored id fails on the constraint as a whole and is
+    re-run checked: the same counts, duplicate rows and copy as a checked write."""
+    events, _ = read_events(world_parquet)
+    ids = event_ids(events)
+    batch = plan_batches(events, np.arange(events.n), 600)[0]
+    writer = BatchWriter(clean_db, source="test")
+    stored = writer.write(batch_params(events, ids, None, batch[[5, 77, 400]]))
+    assert (stored.new, stored.optimistic) == (3, False)
+    r = writer.write(batch_params(events, ids, None, batch), optimistic=True)
+    assert (r.new, r.duplicate, r.attempts, r.replayed) == (597, 3, 1, False)
+    assert (r.optimistic, r.optimistic_miss) == (False, True)
+    assert r.duplicate_rows == (5, 77, 400)
+    assert stored_events(clean_db) == 600
+    copied = _copied_ids(clean_db)
+    assert sorted(copied) == sorted(ids.take(pa.array(batch)).to_pylist())
+    # all new: written without the check
+    nxt = plan_batches(events, np.arange(events.n), 600)[1]
+    params = batch_params(events, ids, None, nxt)
+    r2 = writer.write(params, token="tok-opt", optimistic=True)
+    assert (r2.new, r2.duplicate, r2.optimistic, r2.optimistic_miss) == (600, 0, True, False)
+    # re-run after an ambiguous commit: the receipt answers, nothing is created again
+    r3 = writer.write(params, token="tok-opt", optimistic=True)
+    assert (r3.new, r3.duplicate, r3.replayed, r3.optimistic_miss) == (600, 0, True, False)
+    assert stored_events(clean_db) == 1200
+
+
+def test_ingest_goes_optimistic_after_a_clean_batch_and_back_on_a_miss(
+    clean_db: GraphStore, world_parquet: Path
+) -> None:
+    events, _ = read_events(world_parquet)
+    ids = event_ids(events)
+    batches = plan_batches(events, np.arange(events.n), 1000)
+    last = batches[-1]
+    BatchWriter(clean_db, source="test").write(batch_params(events, ids, None, last[:10]))
+    result = ingest_events(clean_db, events, batch_size=1000, workers=1)
+    assert (result.new, result.duplicate_stored) == (events.n - 10, 10)
+    assert result.batches == len(batches)
+    # the first batch is checked, the next ones are optimistic up to the last one, which
+    # holds the stored ids: its optimistic create fails and it is re-run checked
+    assert result.optimistic_batches == len(batches) - 2
+    assert (result.optimistic_misses, result.retries) == (1, 0)
+    assert stored_events(clean_db) == events.n
+    assert sorted(_copied_ids(clean_db)) == sorted(ids.to_pylist())
+    again = ingest_events(clean_db, events, batch_size=1000, workers=1)
+    assert (again.new, again.duplicate_stored) == (0, events.n)
+    assert (again.optimistic_batches, again.optimistic_misses) == (0, 0)
