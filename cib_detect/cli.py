@@ -190,6 +190,9 @@ def detect(
         min_episodes=min_episodes,
         text=text,
     )
+    from cib_detect.memory import return_large_blocks_to_os
+
+    return_large_blocks_to_os()
     if from_neo4j:
         from cib_detect.cli_store import detect_from_neo4j
 

@@ -91,21 +91,24 @@ def _normalise_unicode(text: pa.Array) -> pa.Array:
     return pc.utf8_trim_whitespace(pc.replace_substring_regex(text, _NOT_WORD, " "))
 
 
-def normalise_texts(text: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Lower-case, keep letters and digits, single spaces (nulls stay null).
+def normalised_rows(text: pa.Array | pa.ChunkedArray) -> tuple[I64, pa.Array]:
+    """The non-null rows of ``text`` and their normalised texts (lower-case, letters and
+    digits, single spaces). Nothing as long as the whole column is built.
 
     ASCII texts take a byte kernel; only texts with other characters go through the
     Unicode regex, which gives the same result on ASCII but is several times slower.
     """
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks() if text.num_chunks else pa.array([], pa.string())
-    if pa.types.is_large_string(text.type):
-        text = text.cast(pa.string()) if text.nbytes < 2**31 else text
     valid = np.asarray(pc.is_valid(text).to_numpy(zero_copy_only=False), dtype=np.bool_)
     rows = np.flatnonzero(valid)
-    lower = pc.utf8_lower(text.take(pa.array(rows)) if rows.size < len(text) else text)
+    # only the non-null texts are copied (the column itself stays in its chunks)
+    chosen = text.take(pa.array(rows)) if rows.size < len(text) else text
+    if isinstance(chosen, pa.ChunkedArray):
+        chosen = chosen.combine_chunks() if chosen.num_chunks else pa.array([], text.type)
+    if pa.types.is_large_string(chosen.type) and chosen.nbytes < 2**31:
+        chosen = chosen.cast(pa.string())
+    lower = pc.utf8_lower(chosen)
     if not pa.types.is_string(lower.type):
-        return _scatter(_normalise_unicode(lower), rows, len(text))
+        return rows, _normalise_unicode(lower)
     data, offsets = string_buffers(lower)
     out, out_offsets, non_ascii = strings.ascii_words(data, offsets)
     words = pa.StringArray.from_buffers(
@@ -117,16 +120,17 @@ def normalise_texts(text: pa.Array | pa.ChunkedArray) -> pa.Array:
         pick = np.arange(len(lower), dtype=np.int64)
         pick[uni] = len(lower) + np.arange(uni.size)
         words = pa.concat_arrays([words, fixed]).take(pa.array(pick))
-    return _scatter(words, rows, len(text))
+    return rows, words
 
 
-def _scatter(values: pa.Array, rows: I64, n: int) -> pa.Array:
-    """``values`` at ``rows`` of an array of ``n``, null elsewhere."""
-    if rows.size == n:
-        return values
-    pos = np.full(n, -1, dtype=np.int64)
+def normalise_texts(text: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """:func:`normalised_rows` as a column aligned with ``text`` (nulls stay null)."""
+    rows, words = normalised_rows(text)
+    if rows.size == len(text):
+        return words
+    pos = np.full(len(text), -1, dtype=np.int64)
     pos[rows] = np.arange(rows.size)
-    return values.take(pa.array(pos, mask=pos < 0))
+    return words.take(pa.array(pos, mask=pos < 0))
 
 
 def text_groups(events: EventTable, *, min_chars: int, threshold: float) -> tuple[I64, I64]:
@@ -137,14 +141,16 @@ def text_groups(events: EventTable, *, min_chars: int, threshold: float) -> tupl
     """
     if events.text is None or len(events.text) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    norm = normalise_texts(events.text)
-    ok = pc.fill_null(pc.greater_equal(pc.utf8_length(norm), min_chars), False)
-    rows = np.flatnonzero(np.asarray(ok.to_numpy(zero_copy_only=False), dtype=np.bool_))
+    rows, norm = normalised_rows(events.text)
+    ok = pc.greater_equal(pc.utf8_length(norm), min_chars)
+    keep = np.flatnonzero(np.asarray(ok.to_numpy(zero_copy_only=False), dtype=np.bool_))
+    rows = rows[keep]
     if rows.size < 2:
         return rows.astype(np.int64), np.zeros(rows.size, dtype=np.int64)
     # canonical order (time, account, target): grouping must not depend on row order
-    rows = rows[np.lexsort((events.target[rows], events.account[rows], events.ts[rows]))]
-    chosen = pc.take(norm, pa.array(rows))
+    order = np.lexsort((events.target[rows], events.account[rows], events.ts[rows]))
+    rows = rows[order]
+    chosen = pc.take(norm, pa.array(keep[order]))
     if isinstance(chosen, pa.ChunkedArray):
         chosen = chosen.combine_chunks()
     data, offsets = string_buffers(chosen)

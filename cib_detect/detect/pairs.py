@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cib_detect.detect.objects import ObjectEvents
-from cib_detect.kernels import coaction, stats
+from cib_detect.kernels import coaction, sorting, stats
 
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
@@ -29,7 +29,7 @@ Tick = Callable[[float], None]
 CHUNK_EVENTS = 1 << 19
 #: Raw co-action rows held at once (about 31 bytes each while they are ordered by pair);
 #: more rows -> more passes over the objects.
-ROW_BUDGET = 1 << 24
+ROW_BUDGET = 1 << 23
 #: Rows (or events) from which a serial step is split in two halves on two threads.
 SPLIT_ROWS = 1 << 20
 T = TypeVar("T")
@@ -233,8 +233,14 @@ def _aggregate(
             pair_ptr[lo : hi + 1], rea, reb, rmask, rcrowd, ts, wins, gaps, wins.shape[0]
         )
 
-    parts = _map_chunks(pool, part, _halves(pair_ptr, pool))
-    out = [p[0] if len(parts) == 1 else np.concatenate(p) for p in zip(*parts, strict=True)]
+    parts = [list(p) for p in _map_chunks(pool, part, _halves(pair_ptr, pool))]
+    if len(parts) == 1:
+        return tuple(parts[0])  # type: ignore[return-value]
+    out = []
+    for f in range(6):  # field by field, releasing the halves as they are joined
+        out.append(np.concatenate([p[f] for p in parts]))
+        for p in parts:
+            p[f] = out[-1][:0]
     return out[0], out[1], out[2], out[3], out[4], out[5]
 
 
@@ -419,21 +425,20 @@ def _candidate_rows(
     size = np.concatenate(sizes)
     ptr = np.zeros(size.size + 1, dtype=np.int64)
     np.cumsum(size, out=ptr[1:])
-    idx: I64 | None = None
+    runs: tuple[I64, I64] | None = None
     if n_parts > 1:
-        # restore the global (a, b) order of pairs across partitions
+        # restore the global (a, b) order of pairs across partitions: pair p's rows move
+        # from ptr[p] to its place in key order
         order = np.argsort(np.concatenate(pair_keys), kind="stable")
-        new_size = size[order]
-        new_start = np.concatenate(([0], np.cumsum(new_size)[:-1])) if order.size else ptr[:0]
-        idx = np.repeat(ptr[:-1][order] - new_start, new_size) + np.arange(int(new_size.sum()))
-        np.cumsum(new_size, out=ptr[1:])
-        del order, new_size, new_start
+        runs = (ptr[:-1][order], size[order])
+        np.cumsum(runs[1], out=ptr[1:])
+        del order
     cols: list[np.ndarray] = []
     for f in range(4):  # column by column, releasing the partitions' parts as they are copied
         col = np.concatenate([k[f] for k in kept])
         for k in kept:
             k[f] = col[:0]
-        cols.append(col if idx is None else col[idx])
+        cols.append(col if runs is None else sorting.take_runs(col, *runs))
         del col
     return (cols[0], cols[1], cols[2], cols[3]), ptr, per_window, n_pairs
 
@@ -482,6 +487,7 @@ def pair_signal(
     )
     obj_of_event = np.repeat(np.arange(objects.n_objects, dtype=np.int32), np.diff(objects.obj_ptr))
     ro = obj_of_event[rea]
+    del obj_of_event
     pair_a = objects.acc[rea[pair_ptr[:-1]]].astype(np.int32)
     pair_b = objects.acc[reb[pair_ptr[:-1]]].astype(np.int32)
     gaps = np.array([max(episode_gap, 2 * w) * 1000 for w in windows], dtype=np.int64)

@@ -48,3 +48,19 @@ def all_distinct(hashes):
         used[slot] = True
         table[slot] = h
     return True
+
+
+@njit(cache=True, nogil=True)
+def take_runs(values, starts, sizes):
+    """``values[starts[0]:starts[0] + sizes[0]]``, then the next run, ... joined in order."""
+    total = 0
+    for i in range(sizes.shape[0]):
+        total += sizes[i]
+    out = np.empty(total, dtype=values.dtype)
+    k = 0
+    for i in range(sizes.shape[0]):
+        s = starts[i]
+        for j in range(sizes[i]):
+            out[k] = values[s + j]
+            k += 1
+    return out

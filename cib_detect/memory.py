@@ -1,0 +1,29 @@
+"""Process-level memory behaviour for long, array-heavy runs."""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+
+#: glibc's ``mallopt`` parameter number of ``M_MMAP_THRESHOLD``.
+_M_MMAP_THRESHOLD = -3
+#: Allocations of at least this many bytes get a mapping of their own.
+MMAP_THRESHOLD = 1 << 20
+
+
+def return_large_blocks_to_os() -> bool:
+    """Make glibc serve every allocation of 1 MiB or more from its own mapping, which is
+    returned to the system when freed.
+
+    By default glibc raises that threshold (up to 32 MiB) each time such a block is
+    freed, after which the engine's large temporary arrays come from the heap and the
+    freed space stays in the process: about 200 MB more peak memory on 10M events. Does
+    nothing (returns False) where the C library is not glibc.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    except (OSError, AttributeError):
+        return False
