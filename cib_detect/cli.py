@@ -180,6 +180,7 @@ def detect(
     from cib_detect.cli_progress import stage_bar
     from cib_detect.detect import run_detection
     from cib_detect.io import read_events
+    from cib_detect.memory import prepare_run
     from cib_detect.report.json_out import write_clusters_json
 
     params = _params(
@@ -190,9 +191,6 @@ def detect(
         min_episodes=min_episodes,
         text=text,
     )
-    from cib_detect.memory import return_large_blocks_to_os
-
-    return_large_blocks_to_os()
     if from_neo4j:
         from cib_detect.cli_store import detect_from_neo4j
 
@@ -224,6 +222,7 @@ def detect(
             task = bar.add_task("read", total=1.0)
             events, info = read_events(Path(input), fmt=fmt, strict=strict, keep_event_ids=False)
             t_read = time.perf_counter() - t0
+            prepare_run(events.n)
 
             def progress(stage: str, frac: float) -> None:
                 bar.update(task, description=stage, completed=frac)

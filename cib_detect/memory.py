@@ -9,6 +9,9 @@ import sys
 _M_MMAP_THRESHOLD = -3
 #: Allocations of at least this many bytes get a mapping of their own.
 MMAP_THRESHOLD = 1 << 20
+#: Runs on at least this many events map their large arrays (below it, peak memory is
+#: far from any limit and the page faults of fresh mappings cost more than they save).
+LARGE_RUN_EVENTS = 4_000_000
 
 
 def return_large_blocks_to_os() -> bool:
@@ -27,3 +30,9 @@ def return_large_blocks_to_os() -> bool:
         return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
     except (OSError, AttributeError):
         return False
+
+
+def prepare_run(n_events: int) -> bool:
+    """:func:`return_large_blocks_to_os` for a detection run on ``n_events`` events when
+    that is a large run; True when the setting was applied."""
+    return n_events >= LARGE_RUN_EVENTS and return_large_blocks_to_os()

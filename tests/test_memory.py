@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from cib_detect.memory import return_large_blocks_to_os
+from cib_detect.memory import LARGE_RUN_EVENTS, prepare_run, return_large_blocks_to_os
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
 def test_large_blocks_are_mapped_and_returned() -> None:
     code = (
         "import resource, numpy as np\n"
-        "from cib_detect.memory import return_large_blocks_to_os\n"
+        "from cib_detect.memory import LARGE_RUN_EVENTS, prepare_run, return_large_blocks_to_os\n"
         "import sys\n"
         "if sys.argv[1] == 'on': assert return_large_blocks_to_os()\n"
         # free a 24 MiB block (glibc then raises its threshold), then churn 16 MiB arrays
@@ -38,3 +38,7 @@ def test_large_blocks_are_mapped_and_returned() -> None:
 
 def test_returns_a_bool() -> None:
     assert isinstance(return_large_blocks_to_os(), bool)
+
+
+def test_only_large_runs_change_the_setting() -> None:
+    assert prepare_run(LARGE_RUN_EVENTS - 1) is False
