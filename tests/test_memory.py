@@ -1,4 +1,4 @@
-"""The glibc allocation setting the CLI and the service apply before a run."""
+"""Process memory settings the CLI and the service apply before a run."""
 
 from __future__ import annotations
 
@@ -7,14 +7,19 @@ import sys
 
 import pytest
 
-from cib_detect.memory import LARGE_RUN_EVENTS, prepare_run, return_large_blocks_to_os
+from cib_detect.memory import (
+    LARGE_RUN_EVENTS,
+    no_hugepage_advice,
+    prepare_run,
+    return_large_blocks_to_os,
+)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
 def test_large_blocks_are_mapped_and_returned() -> None:
     code = (
         "import resource, numpy as np\n"
-        "from cib_detect.memory import LARGE_RUN_EVENTS, prepare_run, return_large_blocks_to_os\n"
+        "from cib_detect.memory import return_large_blocks_to_os\n"
         "import sys\n"
         "if sys.argv[1] == 'on': assert return_large_blocks_to_os()\n"
         # free a 24 MiB block (glibc then raises its threshold), then churn 16 MiB arrays
@@ -42,3 +47,15 @@ def test_returns_a_bool() -> None:
 
 def test_only_large_runs_change_the_setting() -> None:
     assert prepare_run(LARGE_RUN_EVENTS - 1) is False
+
+
+def test_hugepage_advice_switch() -> None:
+    import numpy as np
+
+    set_advice = np._core.multiarray._set_madvise_hugepage
+    before = set_advice(True)
+    try:
+        assert no_hugepage_advice() is True  # it was on
+        assert no_hugepage_advice() is False  # and is off now
+    finally:
+        set_advice(before)

@@ -273,9 +273,10 @@ def create_server(settings: Settings) -> tuple[CibService, int]:
 
 def serve(settings: Settings, ready_file: str | None = None) -> None:
     """Run the service until SIGTERM/SIGINT, then shut down gracefully."""
-    from cib_detect.memory import return_large_blocks_to_os
+    from cib_detect.memory import no_hugepage_advice, return_large_blocks_to_os
 
     return_large_blocks_to_os()  # detection runs free large arrays back to the system
+    no_hugepage_advice()
     service, port = create_server(settings)
     done = threading.Event()
 
