@@ -13,7 +13,9 @@ relationships (see ``cypher/README.md``)::
     colAccount / colTarget / colAction      int32 little-endian index per event
     colTs       int64 little-endian epoch ms per event
     colTexts    the non-null texts, in event order;  colTextAt  their event positions (int32)
-    colEventIds the event ids (string list)
+
+Event ids are not copied: storing them cost ingest about 10 µs of server CPU per event
+(most of what the copy costs); an export with event ids scans the relationships.
 
 The fixed-width columns are stored as strings holding their bytes (one code point per
 byte, see :func:`_bytes`): one value per column over Bolt, turned into a NumPy array
@@ -82,7 +84,6 @@ def copy_properties(params: dict[str, Any]) -> dict[str, Any]:
         "colTs": _bytes(ts, I8),
         "colTexts": None,
         "colTextAt": None,
-        "colEventIds": list(params["ids"]),
     }
     text = params.get("text")
     if text is not None:
@@ -158,7 +159,6 @@ class BatchCopy:
         uc, ci = np.unique(self.action[mask], return_inverse=True)
         pos = np.cumsum(mask) - 1
         kept_text = mask[self.text_at] if self.text_at.size else np.zeros(0, np.bool_)
-        ids = self.event_ids or []
         ts = self.ts[mask]
         return {
             "colVersion": VERSION,
@@ -175,7 +175,7 @@ class BatchCopy:
             "colTexts": [t for t, m in zip(self.texts, kept_text.tolist(), strict=True) if m]
             or None,
             "colTextAt": _bytes(pos[self.text_at[kept_text]], I4) if kept_text.any() else None,
-            "colEventIds": [x for x, m in zip(ids, mask.tolist(), strict=True) if m],
+            "colEventIds": None,  # copies written before ids were left out lose them here
         }
 
 
@@ -235,27 +235,25 @@ def read_copies(store: GraphStore, tokens: list[str], with_ids: bool) -> list[Ba
 
 
 def rewrite_batch(tx: Tx, token: str, drop: Any) -> int:
-    """In ``tx``: lock receipt ``token``, delete the ``ACTED`` relationships of the copied
-    events ``drop(copy)`` selects (a boolean mask) and rewrite the copy without them.
-    Returns how many relationships were deleted."""
+    """In ``tx``: lock receipt ``token`` and rewrite its copy without the events
+    ``drop(copy)`` selects (a boolean mask). Returns how many events left the copy; their
+    relationships are the caller's to delete (erasure and retention do, right after)."""
     rec = tx.run(cypher.COPY_LOCK_READ, {"token": token}).single()
     if rec is None:
         return 0
     copy = BatchCopy.decode(rec["batch"])
-    if copy is None or copy.event_ids is None:
+    if copy is None:
         return 0
     mask: npt.NDArray[np.bool_] = np.asarray(drop(copy), dtype=np.bool_)
     if not mask.any():
         return 0
-    ids = [x for x, m in zip(copy.event_ids, mask.tolist(), strict=True) if m]
-    deleted = tx.run(cypher.COPY_DELETE_EVENTS, {"ids": ids}).single()
     tx.run(cypher.COPY_SET, {"token": token, "props": copy.keep(~mask)}).consume()
-    return int(deleted["deleted"]) if deleted is not None else 0
+    return int(mask.sum())
 
 
 def erase_account_copies(store: GraphStore, account_id: str) -> int:
-    """Deletes the account's copied events with their relationships, one receipt per
-    transaction; returns how many relationships went."""
+    """Drops the account's events from the copies, one receipt per transaction; returns
+    how many left the copies (the caller deletes the relationships)."""
     tokens: list[str] = store.read(cypher.COPY_WITH_ACCOUNT, {"accountId": account_id})[0]["tokens"]
 
     def drop(copy: BatchCopy) -> npt.NDArray[np.bool_]:
@@ -267,8 +265,8 @@ def erase_account_copies(store: GraphStore, account_id: str) -> int:
 
 
 def retention_copies(store: GraphStore, cutoff: int) -> int:
-    """Deletes the copied events before ``cutoff`` (epoch ms) with their relationships,
-    one receipt per transaction; returns how many relationships went."""
+    """Drops the events before ``cutoff`` (epoch ms) from the copies, one receipt per
+    transaction; returns how many left the copies (the caller deletes the relationships)."""
     tokens: list[str] = store.read(cypher.COPY_BEFORE, {"cutoff": cutoff})[0]["tokens"]
     return _rewrite_all(store, tokens, lambda copy: copy.ts < cutoff)
 

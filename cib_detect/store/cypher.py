@@ -221,14 +221,6 @@ SET b.colVersion = b.colVersion
 RETURN b {.*} AS batch
 """
 
-#: The events of a rewrite, by id.
-COPY_DELETE_EVENTS = """
-UNWIND $ids AS eventId
-MATCH ()-[e:ACTED {eventId: eventId}]->()
-DELETE e
-RETURN count(*) AS deleted
-"""
-
 #: Replaces a receipt's copy (null values remove properties).
 COPY_SET = """
 MATCH (b:IngestBatch {token: $token})

@@ -11,10 +11,10 @@ it after a failure finishes the job (an erased account has nothing left to delet
 TRANSACTIONS`` (bounded transactions, one pass), then accounts and targets left with no
 relationship at all (an account that is still a cluster member keeps its node).
 
-Both first delete the events held in ingest batches' columnar copies
-(``store/columns.py``): one receipt per transaction, the relationships and the rewritten
-copy together, so a copy never names an erased account or an expired event; then any
-events without a copy (ingested before copies existed) as above.
+Both first drop the events from the ingest batches' columnar copies
+(``store/columns.py``, one receipt per transaction), so no copy names an erased account
+or an expired event, then delete the relationships as above. Until both are done the
+copies hold fewer events than the graph, so an export in between scans the relationships.
 """
 
 from __future__ import annotations
@@ -107,8 +107,8 @@ def erase_account(store: GraphStore, account_id: str, *, batch: int = 10_000) ->
              "clusters": [{"key": k, **v} for k, v in sorted(clusters.items())]},
         )  # fmt: skip
     report.runs = sorted(runs)
-    report.events = erase_account_copies(store, account_id)
-    report.events += _drain(store, cypher.ERASE_ACTED, account_id, batch)
+    erase_account_copies(store, account_id)  # first: the copies hold its keys too
+    report.events = _drain(store, cypher.ERASE_ACTED, account_id, batch)
     report.memberships = _drain(store, cypher.ERASE_MEMBER_OF, account_id, batch)
     report.evidence_edges = _drain(store, cypher.ERASE_COORDINATED, account_id, batch)
     store.write(cypher.ERASE_NODE, {"accountId": account_id})
@@ -128,8 +128,8 @@ def apply_retention(
     now = int(time.time() * 1000) if now_ms is None else now_ms
     report = RetentionReport(cutoff_ms=now - max_age_days * DAY_MS)
     params = {"cutoff": report.cutoff_ms, "batch": batch}
-    report.events = retention_copies(store, report.cutoff_ms)
-    report.events += int(store.autocommit(cypher.RETENTION_EVENTS, params)[0]["deleted"])
+    retention_copies(store, report.cutoff_ms)
+    report.events = int(store.autocommit(cypher.RETENTION_EVENTS, params)[0]["deleted"])
     report.accounts = int(
         store.autocommit(cypher.RETENTION_ORPHAN_ACCOUNTS, {"batch": batch})[0]["deleted"]
     )

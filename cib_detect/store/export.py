@@ -204,7 +204,8 @@ def export_events(
 ) -> tuple[EventTable, ExportStats]:
     """All stored events with ``since <= ts < until`` (epoch ms) as an :class:`EventTable`:
     from the batches' columnar copies when they are complete, else (or with
-    ``use_copies=False``) by the relationship scan."""
+    ``use_copies=False``, or ``with_event_ids``: the copies hold no ids) by the
+    relationship scan."""
     if since is not None and until is not None and since >= until:
         raise InvalidInput("the time window is empty: since must be before until")
     if page_events < 1:
@@ -212,8 +213,8 @@ def export_events(
     t0 = time.perf_counter()
     lo = TS_MIN if since is None else int(since)
     hi = TS_MAX if until is None else int(until)
-    if use_copies:
-        copied = _export_copies(store, lo, hi, with_event_ids, page_events, workers, progress)
+    if use_copies and not with_event_ids:  # the copies hold no event ids
+        copied = _export_copies(store, lo, hi, False, page_events, workers, progress)
         if copied is not None:
             table, stats = copied
             stats.seconds = time.perf_counter() - t0

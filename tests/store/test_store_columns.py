@@ -24,8 +24,8 @@ DAY_MS = 86_400_000
 def _both(
     store: GraphStore, **kw: object
 ) -> tuple[tuple[EventTable, ExportStats], tuple[EventTable, ExportStats]]:
-    copies = export_events(store, with_event_ids=True, **kw)  # type: ignore[arg-type]
-    scan = export_events(store, with_event_ids=True, use_copies=False, **kw)  # type: ignore[arg-type]
+    copies = export_events(store, **kw)  # type: ignore[arg-type]
+    scan = export_events(store, use_copies=False, **kw)  # type: ignore[arg-type]
     return copies, scan
 
 
@@ -50,27 +50,35 @@ def test_export_from_copies_equals_the_scan(clean_db: GraphStore, world_parquet:
     assert cw.n == int(((events.ts >= since) & (events.ts < until)).sum())
     _assert_same(cw, sw)
     assert cw.text is not None and cw.text.null_count < cw.n  # texts survive the window
-    without_ids, st = export_events(clean_db)
-    assert st.source == "copies" and without_ids.event_id is None and without_ids.n == c.n
+    # the copies hold no event ids: an export with ids scans the relationships
+    with_ids, st = export_events(clean_db, with_event_ids=True)
+    assert st.source == "relationships" and with_ids.event_id is not None
+    assert with_ids.n == c.n and sorted(with_ids.event_id.to_pylist()) == sorted(
+        events.event_id.to_pylist()  # type: ignore[union-attr]
+    )
+    no_ids = count(
+        clean_db, "MATCH (b:IngestBatch) WHERE b.colEventIds IS NOT NULL RETURN count(b)"
+    )
+    assert no_ids == 0
 
 
 def test_incomplete_copies_fall_back_to_the_scan(clean_db: GraphStore, world_parquet: Path) -> None:
     ingest_file(clean_db, world_parquet)
-    before, _ = export_events(clean_db, with_event_ids=True)
+    before, _ = export_events(clean_db)
     # an event deleted by hand: the copies no longer match the relationships
     clean_db.write("MATCH ()-[e:ACTED]->() WITH e LIMIT 1 DELETE e")
-    after, stats = export_events(clean_db, with_event_ids=True)
+    after, stats = export_events(clean_db)
     assert stats.source == "relationships" and after.n == before.n - 1
     # the event ingested again: its old receipt still holds it, so the copies hold one
     # event too many
     assert ingest_file(clean_db, world_parquet)[0].new == 1
-    again, stats = export_events(clean_db, with_event_ids=True)
+    again, stats = export_events(clean_db)
     assert stats.source == "relationships"
     _assert_same(again, before)
     # a receipt without its copy (as if ingested before copies existed)
     clean_db.write("MATCH (b:IngestBatch) WHERE b.colEvents > 0 SET b.colEvents = null")
     ingest_file(clean_db, world_parquet)  # nothing new
-    last, stats = export_events(clean_db, with_event_ids=True)
+    last, stats = export_events(clean_db)
     assert stats.source == "relationships"
     _assert_same(last, before)
 

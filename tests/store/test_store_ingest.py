@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -15,6 +16,7 @@ import pytest
 from neo4j_helpers import count, stored_events
 
 from cib_detect.io import read_events
+from cib_detect.model import EventTable
 from cib_detect.store import columns
 from cib_detect.store.graph_store import GraphStore
 from cib_detect.store.ingest import (
@@ -168,14 +170,28 @@ def test_unreachable_neo4j_is_unavailable(tmp_path: Path, run_cli: RunCli) -> No
     assert "unavailable" in proc.stderr.lower()
 
 
-def _copied_ids(store: GraphStore) -> list[str]:
-    """The event ids of every receipt's columnar copy, concatenated."""
+def _copied(store: GraphStore) -> list[tuple[str, str, str, int]]:
+    """Every event of the receipts' columnar copies as (account, target, action, ts)."""
     p = columns.plan(store)
-    out: list[str] = []
-    for c in columns.read_copies(store, p.tokens, with_ids=True):
-        assert c is not None and c.event_ids is not None
-        out.extend(c.event_ids)
-    return out
+    out: list[tuple[str, str, str, int]] = []
+    for c in columns.read_copies(store, p.tokens, with_ids=False):
+        assert c is not None and c.event_ids is None  # the copies hold no ids
+        out.extend(
+            (c.accounts[a], c.targets[t], c.actions[x], ts)
+            for a, t, x, ts in zip(
+                c.account.tolist(), c.target.tolist(), c.action.tolist(), c.ts.tolist(),
+                strict=True,
+            )
+        )  # fmt: skip
+    return sorted(out)
+
+
+def _rows(events: EventTable, rows: Any) -> list[tuple[str, str, str, int]]:
+    return sorted(
+        (events.accounts[int(events.account[r])], events.targets[int(events.target[r])],
+         events.actions[int(events.action[r])], int(events.ts[r]))
+        for r in rows
+    )  # fmt: skip
 
 
 def test_optimistic_create_falls_back_to_the_check_on_a_stored_id(
@@ -194,8 +210,7 @@ def test_optimistic_create_falls_back_to_the_check_on_a_stored_id(
     assert (r.optimistic, r.optimistic_miss) == (False, True)
     assert r.duplicate_rows == (5, 77, 400)
     assert stored_events(clean_db) == 600
-    copied = _copied_ids(clean_db)
-    assert sorted(copied) == sorted(ids.take(pa.array(batch)).to_pylist())
+    assert _copied(clean_db) == _rows(events, batch.tolist())
     # all new: written without the check
     nxt = plan_batches(events, np.arange(events.n), 600)[1]
     params = batch_params(events, ids, None, nxt)
@@ -223,7 +238,7 @@ def test_ingest_goes_optimistic_after_a_clean_batch_and_back_on_a_miss(
     assert result.optimistic_batches == len(batches) - 2
     assert (result.optimistic_misses, result.retries) == (1, 0)
     assert stored_events(clean_db) == events.n
-    assert sorted(_copied_ids(clean_db)) == sorted(ids.to_pylist())
+    assert _copied(clean_db) == _rows(events, range(events.n))
     again = ingest_events(clean_db, events, batch_size=1000, workers=1)
     assert (again.new, again.duplicate_stored) == (0, events.n)
     assert (again.optimistic_batches, again.optimistic_misses) == (0, 0)
