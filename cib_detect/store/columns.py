@@ -222,11 +222,10 @@ def _i64(values: list[int]) -> npt.NDArray[np.int64]:
     return np.asarray(values, dtype=np.int64)
 
 
-def read_copies(store: GraphStore, tokens: list[str], with_ids: bool) -> list[BatchCopy | None]:
+def read_copies(store: GraphStore, tokens: list[str]) -> list[BatchCopy | None]:
     """The copies of the receipts ``tokens`` (None for a missing or inconsistent one)."""
-    query = cypher.COPY_READ_WITH_IDS if with_ids else cypher.COPY_READ
     with store.errors("export"):
-        rows = store.read(query, {"tokens": tokens})
+        rows = store.read(cypher.COPY_READ, {"tokens": tokens})
     by_token = {r["token"]: BatchCopy.decode(r["batch"]) for r in rows}
     return [by_token.get(t) for t in tokens]
 

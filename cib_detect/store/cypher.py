@@ -203,16 +203,13 @@ RETURN collect(b.token) AS tokens, collect(b.colEvents) AS sizes,
        collect(b.colMinTs) AS minTs, collect(b.colMaxTs) AS maxTs
 """
 
-_COPY_READ = """
-UNWIND $tokens AS token
-MATCH (b:IngestBatch {{token: token}})
-RETURN token, b {{.colVersion, .colEvents, .colAccounts, .colAccount, .colTargets, .colTarget,
-                 .colActions, .colAction, .colTs, .colTexts, .colTextAt{ids}}} AS batch
-"""
-
 #: The copies of a page of receipts, one record per receipt.
-COPY_READ = _COPY_READ.format(ids="")
-COPY_READ_WITH_IDS = _COPY_READ.format(ids=", .colEventIds")
+COPY_READ = """
+UNWIND $tokens AS token
+MATCH (b:IngestBatch {token: token})
+RETURN token, b {.colVersion, .colEvents, .colAccounts, .colAccount, .colTargets, .colTarget,
+                 .colActions, .colAction, .colTs, .colTexts, .colTextAt} AS batch
+"""
 
 #: Locks a receipt (a write to it) and reads its whole copy, for a rewrite.
 COPY_LOCK_READ = """

@@ -214,7 +214,7 @@ def export_events(
     lo = TS_MIN if since is None else int(since)
     hi = TS_MAX if until is None else int(until)
     if use_copies and not with_event_ids:  # the copies hold no event ids
-        copied = _export_copies(store, lo, hi, False, page_events, workers, progress)
+        copied = _export_copies(store, lo, hi, page_events, workers, progress)
         if copied is not None:
             table, stats = copied
             stats.seconds = time.perf_counter() - t0
@@ -281,12 +281,11 @@ class _CopyPage:
     ts: list[npt.NDArray[np.int64]]
     texts: list[str]
     text_at: list[npt.NDArray[np.int64]]  # page positions of the texts
-    event_ids: list[str]
     n: int = 0
 
 
 def _copy_page(copies: list[columns.BatchCopy], lo: int, hi: int) -> _CopyPage:
-    page = _CopyPage(([], [], []), ([], [], []), [], [], [], [])
+    page = _CopyPage(([], [], []), ([], [], []), [], [], [])
     for c in copies:
         sel: npt.NDArray[np.bool_] | None = None
         if int(c.ts.min()) < lo or int(c.ts.max()) >= hi:
@@ -305,11 +304,6 @@ def _copy_page(copies: list[columns.BatchCopy], lo: int, hi: int) -> _CopyPage:
                 texts = [t for t, k in zip(texts, keep.tolist(), strict=True) if k]
             page.text_at.append(at + page.n)
             page.texts.extend(texts)
-        if c.event_ids is not None:
-            ids = c.event_ids
-            page.event_ids.extend(
-                ids if sel is None else [x for x, k in zip(ids, sel.tolist(), strict=True) if k]
-            )
         page.n += int(page.ts[-1].size)
     return page
 
@@ -330,7 +324,6 @@ def _export_copies(
     store: GraphStore,
     lo: int,
     hi: int,
-    with_ids: bool,
     page_events: int,
     workers: int,
     progress: Progress | None,
@@ -362,7 +355,7 @@ def _export_copies(
 
     def one(tokens: list[str]) -> _CopyPage | None:
         nonlocal done
-        copies = columns.read_copies(store, tokens, with_ids)
+        copies = columns.read_copies(store, tokens)
         if any(c is None for c in copies):
             return None
         page = _copy_page([c for c in copies if c is not None], lo, hi)
@@ -396,9 +389,7 @@ def _export_copies(
         pos[at] = np.arange(at.size, dtype=np.int64)
         values = pa.array([t for p in parts for t in p.texts], pa.string())
         text = values.take(pa.array(pos, mask=pos < 0))
-    event_id = pa.array([x for p in parts for x in p.event_ids], pa.string()) if with_ids else None
-    table = canonical_order(from_columns(account, action, target, ts, event_id=event_id,
-                                         text=text))  # fmt: skip
+    table = canonical_order(from_columns(account, action, target, ts, text=text))
     stats = ExportStats(
         events=table.n, accounts=len(table.accounts), pages=len(groups), source="copies",
         timings={"keys": round(t_keys, 4), "fetch": round(t_fetch, 4),

@@ -174,7 +174,7 @@ def _copied(store: GraphStore) -> list[tuple[str, str, str, int]]:
     """Every event of the receipts' columnar copies as (account, target, action, ts)."""
     p = columns.plan(store)
     out: list[tuple[str, str, str, int]] = []
-    for c in columns.read_copies(store, p.tokens, with_ids=False):
+    for c in columns.read_copies(store, p.tokens):
         assert c is not None and c.event_ids is None  # the copies hold no ids
         out.extend(
             (c.accounts[a], c.targets[t], c.actions[x], ts)
