@@ -93,7 +93,7 @@ def _normalise_unicode(text: pa.Array) -> pa.Array:
 
 def normalised_rows(text: pa.Array | pa.ChunkedArray) -> tuple[I64, pa.Array]:
     """The non-null rows of ``text`` and their normalised texts (lower-case, letters and
-    digits, single spaces). Nothing as long as the whole column is built.
+    digits, single spaces). No array as long as the whole column is built.
 
     ASCII texts take a byte kernel; only texts with other characters go through the
     Unicode regex, which gives the same result on ASCII but is several times slower.
@@ -150,10 +150,7 @@ def text_groups(events: EventTable, *, min_chars: int, threshold: float) -> tupl
     # canonical order (time, account, target): grouping must not depend on row order
     order = np.lexsort((events.target[rows], events.account[rows], events.ts[rows]))
     rows = rows[order]
-    chosen = pc.take(norm, pa.array(keep[order]))
-    if isinstance(chosen, pa.ChunkedArray):
-        chosen = chosen.combine_chunks()
-    data, offsets = string_buffers(chosen)
+    data, offsets = string_buffers(norm.take(pa.array(keep[order])))
     sig = minhash.oph_signatures(data, offsets, 5, 6)
     labels = minhash.lsh_groups(sig, 20, 3, threshold)  # smallest member position
     _, group = np.unique(labels, return_inverse=True)  # numbered by first member

@@ -355,22 +355,13 @@ def _select(
     ranges of about equal row counts scanned concurrently; results join in account order.
     """
     order, a_ptr, sb, smask = _order_by_pair(rea, reb, rmask, objects, pool)
-    n_acc = objects.n_accounts
-    splits = [0, n_acc]
-    if pool is not None and rea.size >= SPLIT_ROWS:
-        mid = int(np.searchsorted(a_ptr, a_ptr[-1] // 2))
-        splits = [0, min(max(mid, 0), n_acc), n_acc]
 
-    def scan(i: int) -> tuple[I64, I64, I64, int]:
+    def scan(a_lo: int, a_hi: int) -> tuple[I64, I64, I64, int]:
         return coaction.scan_pairs(  # type: ignore[no-any-return]
-            order, a_ptr, splits[i], splits[i + 1], sb, smask, n_w, min_rows
+            order, a_ptr, a_lo, a_hi, sb, smask, n_w, min_rows
         )
 
-    if len(splits) == 2 or pool is None:
-        results = [scan(0)]
-    else:
-        futures = [pool.submit(scan, i) for i in range(len(splits) - 1)]
-        results = [f.result() for f in futures]
+    results = _map_chunks(pool, scan, _halves(a_ptr, pool))
     rows = np.concatenate([r[0] for r in results])
     run_len = np.concatenate([r[1] for r in results])
     per_window = np.sum([r[2] for r in results], axis=0).astype(np.int64)
