@@ -50,6 +50,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from reader_helpers import small_parquet_bytes
 
 from cib_detect.errors import InvalidInput
 from cib_detect.io import read_events
@@ -995,24 +996,7 @@ def test_parquet_column_types(data: st.DataObject) -> None:
             assert bad_rows <= {v.row for v in info.rejects.examples}
 
 
-def _valid_parquet_bytes() -> bytes:
-    n = 40
-    table = pa.table(
-        {
-            "event_id": [f"e{i % 31}" for i in range(n)],
-            "account_id": [f"a{i % 7}" for i in range(n)],
-            "action": ["stream", "like"] * (n // 2),
-            "target": [f"t{i % 3}" for i in range(n)],
-            "timestamp": [T0 + i for i in range(n)],
-            "text": [None if i % 5 == 0 else "x" * i for i in range(n)],
-        }
-    )
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, row_group_size=16)
-    return bytes(sink.getvalue().to_pybytes())
-
-
-PARQUET_BYTES = _valid_parquet_bytes()
+PARQUET_BYTES = small_parquet_bytes()
 
 
 @given(

@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from reader_helpers import small_parquet_bytes
 
 from cib_detect.errors import InvalidInput
 from cib_detect.io import read_events
@@ -283,25 +284,8 @@ def test_parquet_text_with_invalid_utf8_among_many_rows(tmp_path: Path) -> None:
 # ---------------------------------------------------------- 11. damaged files
 
 
-def _parquet_bytes() -> bytes:
-    n = 40
-    table = pa.table(
-        {
-            "event_id": [f"e{i % 31}" for i in range(n)],
-            "account_id": [f"a{i % 7}" for i in range(n)],
-            "action": ["stream", "like"] * (n // 2),
-            "target": [f"t{i % 3}" for i in range(n)],
-            "timestamp": [T0 + i for i in range(n)],
-            "text": [None if i % 5 == 0 else "x" * i for i in range(n)],
-        }
-    )
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, row_group_size=16)
-    return bytes(sink.getvalue().to_pybytes())
-
-
 def test_parquet_damaged_bytes_never_escape(tmp_path: Path) -> None:
-    data = _parquet_bytes()
+    data = small_parquet_bytes()
     rng = random.Random(11)
     path = tmp_path / "e.parquet"
     outcomes = set()
@@ -322,7 +306,7 @@ def test_parquet_damaged_bytes_never_escape(tmp_path: Path) -> None:
 @pytest.mark.parametrize("cut", [0, 4, 100, -8, -1])
 def test_parquet_truncated_is_invalid_input(tmp_path: Path, cut: int) -> None:
     path = tmp_path / "e.parquet"
-    path.write_bytes(_parquet_bytes()[:cut])
+    path.write_bytes(small_parquet_bytes()[:cut])
     with pytest.raises(InvalidInput, match="Parquet"):
         read_events(path)
 
