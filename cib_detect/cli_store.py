@@ -308,7 +308,7 @@ def detect_from_neo4j(
 ) -> None:
     """``cib-detect detect --from-neo4j``: export -> engine -> write-back -> clusters.json."""
     from cib_detect.detect import run_detection
-    from cib_detect.memory import no_hugepage_advice, prepare_run
+    from cib_detect.memory import keep_freed_memory, no_hugepage_advice, prepare_run
     from cib_detect.store.export import events_digest, export_events
     from cib_detect.store.runs import write_run
     from cib_detect.store.schema import ensure_schema
@@ -334,7 +334,8 @@ def detect_from_neo4j(
                 )  # fmt: skip
                 t_read = time.perf_counter() - t0
                 no_hugepage_advice()
-                prepare_run(events.n)
+                if not prepare_run(events.n):
+                    keep_freed_memory()
 
                 def progress(stage: str, frac: float) -> None:
                     bar.update(task, description=stage, completed=frac)

@@ -9,40 +9,54 @@ import pytest
 
 from cib_detect.memory import (
     LARGE_RUN_EVENTS,
+    keep_freed_memory,
     no_hugepage_advice,
     prepare_run,
     return_large_blocks_to_os,
 )
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
-def test_large_blocks_are_mapped_and_returned() -> None:
+def _in_heap(setup: str, mib: int) -> bool:
+    """Does a fresh interpreter, after ``setup``, serve a ``mib`` MiB array from the heap
+    (below the program break) rather than from a mapping of its own?"""
     code = (
-        "import resource, numpy as np\n"
-        "from cib_detect.memory import return_large_blocks_to_os\n"
-        "import sys\n"
-        "if sys.argv[1] == 'on': assert return_large_blocks_to_os()\n"
-        # free a 24 MiB block (glibc then raises its threshold), then churn 16 MiB arrays
-        "a = np.ones(3 << 20); del a\n"
-        "keep = []\n"
-        "for i in range(40):\n"
-        "    b = np.ones((2 << 20) + i * 8192); keep.append(np.ones(64)); del b\n"
-        "with open('/proc/self/statm') as f: print(int(f.read().split()[1]) * 4096)\n"
+        "import ctypes, numpy as np\n"
+        "from cib_detect import memory\n"
+        f"{setup}\n"
+        f"a = np.ones(({mib} << 20) // 8)\n"
+        "sbrk = ctypes.CDLL('libc.so.6').sbrk\n"
+        "sbrk.restype = ctypes.c_void_p\n"
+        "print(int(a.ctypes.data < sbrk(0)))\n"
     )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return run.stdout.strip() == "1"
 
-    def rss(mode: str) -> int:
-        run = subprocess.run(
-            [sys.executable, "-c", code, mode], capture_output=True, text=True, check=True
-        )
-        return int(run.stdout)
 
-    # growing 16 MiB temporaries, each followed by a small block that outlives it: from
-    # the heap they leave holes that are never given back; mapped, they are
-    assert rss("on") + (24 << 20) < rss("off")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
+def test_large_blocks_get_mappings_of_their_own() -> None:
+    # by default, freeing a 24 MiB block raises glibc's threshold: 2 MiB then comes from
+    # the heap, whose freed holes stay in the process
+    freed = "a = np.ones(3 << 20)\ndel a"
+    assert _in_heap(freed, 2)
+    # mapped instead, and unmapped (returned to the system) when freed
+    assert not _in_heap("assert memory.return_large_blocks_to_os()\n" + freed, 2)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
+def test_kept_blocks_come_from_the_heap_until_a_large_run() -> None:
+    # glibc's default maps a first 20 MiB block on its own (freed: unmapped, re-faulted)
+    assert not _in_heap("pass", 20)
+    assert _in_heap("assert memory.keep_freed_memory()", 20)
+    # a large run switches back: even 2 MiB blocks get mappings returned when freed
+    assert not _in_heap(
+        "assert memory.keep_freed_memory()\nassert memory.prepare_run(memory.LARGE_RUN_EVENTS)", 2
+    )
 
 
 def test_returns_a_bool() -> None:
     assert isinstance(return_large_blocks_to_os(), bool)
+    assert isinstance(keep_freed_memory(), bool)
+    return_large_blocks_to_os()
 
 
 def test_only_large_runs_change_the_setting() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -140,21 +141,30 @@ def read_events(
     n_rows = table.num_rows
     report = RejectReport()
     clean = validate(table, rows, report, strict=strict, parse_rejects=parse_rejects)
-    duplicates = 0
     account, action, target, ts = clean.account_id, clean.action, clean.target, clean.ts_ms
     event_id, text = clean.event_id, clean.text
+    first: npt.NDArray[np.bool_] | None = None
+    keep_ids = event_id if keep_event_ids else None
     if event_id is not None and clean.event_hash is not None and len(event_id):
-        first = first_occurrence(event_id, clean.event_hash)
-        duplicates = int(first.size - first.sum())
-        if duplicates:
-            keep = pa.array(first)
-            account, action, target = (pc.filter(c, keep) for c in (account, action, target))
-            event_id = pc.filter(event_id, keep)
-            text = pc.filter(text, keep) if text is not None else None
-            ts = ts[first]
-    events = from_columns(
-        account, action, target, ts, event_id=event_id if keep_event_ids else None, text=text
-    )
+        # duplicates are rare: the columns are encoded while the ids are checked on a
+        # second thread, and encoded again (without the duplicates) only if there are any
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            job = pool.submit(first_occurrence, event_id, clean.event_hash)
+            events = from_columns(account, action, target, ts, event_id=keep_ids, text=text)
+            first = job.result()
+    else:
+        events = from_columns(account, action, target, ts, event_id=keep_ids, text=text)
+    duplicates = 0 if first is None else int(first.size - first.sum())
+    if duplicates:
+        assert first is not None and event_id is not None
+        keep = pa.array(first)
+        account, action, target = (pc.filter(c, keep) for c in (account, action, target))
+        event_id = pc.filter(event_id, keep)
+        text = pc.filter(text, keep) if text is not None else None
+        ts = ts[first]
+        events = from_columns(
+            account, action, target, ts, event_id=event_id if keep_event_ids else None, text=text
+        )
     del table, clean
     pa.default_memory_pool().release_unused()
     info = InputInfo(

@@ -7,6 +7,7 @@ read stops with :class:`~cib_detect.errors.InvalidInput` naming the first bad ro
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,8 @@ MAX_TS_MS = 4_102_444_800_000
 MS_THRESHOLD = 100_000_000_000
 MAX_ID_BYTES = 512
 MAX_TEXT_BYTES = 65_536
+#: Tables of at least this many rows check their columns on two threads.
+PARALLEL_ROWS = 100_000
 ID_COLUMNS = ("event_id", "account_id", "action", "target")
 #: Beyond any accepted instant, and safely inside int64 (values are clipped to it).
 _FAR_MS = 10**18
@@ -383,6 +386,17 @@ def _parse_timestamps(arr: pa.Array, col: _Collector) -> npt.NDArray[np.int64]:
     return out
 
 
+def _check_text(column: pa.ChunkedArray | pa.Array, col: _Collector) -> pa.ChunkedArray:
+    text, _ = _plain_utf8_chunks(column, "text", col)
+    col.flag(_mask(pc.match_substring(text, "\x00")), "text", "contains a NUL byte")
+    col.flag(
+        _mask(pc.greater(pc.binary_length(text), MAX_TEXT_BYTES)),
+        "text",
+        f"longer than {MAX_TEXT_BYTES} bytes",
+    )
+    return text
+
+
 def validate(
     table: pa.Table,
     rows: Any,
@@ -399,22 +413,36 @@ def validate(
     if pa.types.is_dictionary(ts_col.type):
         ts_col = pc.cast(ts_col, ts_col.type.value_type)
     cols["timestamp"] = ts_col.combine_chunks()
-    checked: dict[str, Any] = {}
-    id_hash: npt.NDArray[np.uint64] | None = None
-    if "event_id" in cols:
-        checked["event_id"], id_hash = _check_ids(cols["event_id"], "event_id", col)
-    for name in ("account_id", "action", "target"):
-        checked[name] = _check_dict_ids(cols[name], name, col)
-    ts = _parse_timestamps(cols["timestamp"], col)
-    text: pa.ChunkedArray | None = None
-    if "text" in cols:
-        text, _ = _plain_utf8_chunks(cols["text"], "text", col)
-        col.flag(_mask(pc.match_substring(text, "\x00")), "text", "contains a NUL byte")
-        col.flag(
-            _mask(pc.greater(pc.binary_length(text), MAX_TEXT_BYTES)),
-            "text",
-            f"longer than {MAX_TEXT_BYTES} bytes",
-        )
+
+    def ids_and_text() -> tuple[_Collector, Any, npt.NDArray[np.uint64] | None, Any]:
+        # its own collector (and report counts): it may run on a thread of its own
+        sub = _Collector(n, rows, RejectReport(max_examples=report.max_examples))
+        ids, hashes, text = None, None, None
+        if "event_id" in cols:
+            ids, hashes = _check_ids(cols["event_id"], "event_id", sub)
+        if "text" in cols:
+            text = _check_text(cols["text"], sub)
+        return sub, ids, hashes, text
+
+    # the high-cardinality columns on a second thread beside the dictionary columns and
+    # the timestamps (Arrow, NumPy and the kernels release the GIL for the bulk of it)
+    pool = ThreadPoolExecutor(max_workers=1) if n >= PARALLEL_ROWS else None
+    try:
+        job = pool.submit(ids_and_text) if pool is not None else None
+        checked: dict[str, Any] = {}
+        for name in ("account_id", "action", "target"):
+            checked[name] = _check_dict_ids(cols[name], name, col)
+        ts = _parse_timestamps(cols["timestamp"], col)
+        sub, ids, id_hash, text = job.result() if job is not None else ids_and_text()
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    col.bad |= sub.bad
+    col.found.extend(sub.found)
+    for key, extra in sub.report.by_reason.items():
+        report.by_reason[key] = report.by_reason.get(key, 0) + extra
+    if ids is not None:
+        checked["event_id"] = ids
     violations = sorted([*(parse_rejects or []), *col.found], key=lambda v: (v.row or 0, v.field))
     bad_rows = int(col.bad.sum()) + rejected_rows(parse_rejects or [])
     if strict and bad_rows:

@@ -634,3 +634,34 @@ def test_vertical_tab_id_is_empty_in_every_id_column(tmp_path: Path) -> None:
     events, info = read(write("parquet", tmp_path / "e.parquet", rows))
     assert violations(info) == {(2, "event_id", "empty"), (3, "account_id", "empty")}
     assert accounts_in_order(events) == ["a1", "a4"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_one_and_two_thread_checks_report_the_same(
+    tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every bad-row case of ``fmt`` in one file, with duplicate ids: the column checks
+    split over two threads name the same rows, fields and reasons, with the same counts
+    and the same accepted events, as one thread."""
+    from cib_detect.io import validate
+
+    rows: list[Any] = []
+    for i, (_, fmts, over, _, _) in enumerate(BAD_ROWS):
+        if fmt in fmts:
+            rows += [good(2 * i), good(2 * i + 1, **over)]
+    rows += [good(1000), good(1000), good(1001, event_id=rows[0]["event_id"])]
+    path = write(fmt, tmp_path / f"events.{fmt}", rows)
+    results = []
+    for parallel_rows in (1, 10**9):
+        monkeypatch.setattr(validate, "PARALLEL_ROWS", parallel_rows)
+        events, info = read(path)
+        results.append((events, info))
+    (e1, i1), (e2, i2) = results
+    assert i1.rejects.examples == i2.rejects.examples
+    assert i1.rejects.by_reason == i2.rejects.by_reason
+    assert (i1.rejected, i1.accepted, i1.duplicates) == (i2.rejected, i2.accepted, i2.duplicates)
+    assert i1.rejected >= 10 and i1.duplicates == 2
+    assert accounts_in_order(e1) == accounts_in_order(e2)
+    assert e1.ts.tolist() == e2.ts.tolist()
+    assert e1.text is not None and e2.text is not None
+    assert e1.text.to_pylist() == e2.text.to_pylist()
