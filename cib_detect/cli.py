@@ -180,7 +180,8 @@ def detect(
     from cib_detect.cli_progress import stage_bar
     from cib_detect.detect import run_detection
     from cib_detect.io import read_events
-    from cib_detect.memory import keep_freed_memory, no_hugepage_advice, prepare_run
+    from cib_detect.io.formats import detect_format, rows_upper_estimate
+    from cib_detect.memory import no_hugepage_advice, prepare_read, prepare_run
     from cib_detect.report.json_out import write_clusters_json
 
     params = _params(
@@ -211,7 +212,8 @@ def detect(
         err.print("[bold red]error[/]: --since/--until need --from-neo4j")
         raise typer.Exit(code=2)
     no_hugepage_advice()
-    keep_freed_memory()  # until prepare_run knows the run's size
+    with contextlib.suppress(CibError):  # a bad path or format: read_events reports it
+        prepare_read(rows_upper_estimate(Path(input), detect_format(Path(input), fmt)))
     # start-up, like the imports above: the kernels load from Numba's cache before the
     # input is opened (not beside the read: loading holds the GIL, and the reader's many
     # short Arrow calls would queue behind it). Reported as `kernels`, outside `total`.

@@ -44,7 +44,8 @@ def keep_freed_memory() -> bool:
     on this project's 2-core VM a first touch costs several microseconds per 4 KiB
     page. Keeping the blocks cut a 2M-event run from about 211k to 166k page faults and
     0.8-1.4 s to 0.64-0.89 s of system time (benchmarks/RESULTS.md). The CLI applies
-    it before reading; :func:`prepare_run` switches large runs back to returning memory.
+    it before reading inputs of fewer rows than a large run (:func:`prepare_read`);
+    :func:`prepare_run` switches runs that turn out large back to returning memory.
     """
     return _mallopt(
         ((_M_MMAP_THRESHOLD, KEEP_MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, KEEP_TRIM_THRESHOLD))
@@ -65,6 +66,15 @@ def return_large_blocks_to_os() -> bool:
     return _mallopt(
         ((_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD)), trim=True
     )
+
+
+def prepare_read(n_rows_estimate: int | None) -> bool:
+    """:func:`keep_freed_memory` before reading an input of (at most about)
+    ``n_rows_estimate`` rows, unless that may be a large run (or the size is unknown);
+    True when applied."""
+    if n_rows_estimate is None or n_rows_estimate >= LARGE_RUN_EVENTS:
+        return False
+    return keep_freed_memory()
 
 
 def prepare_run(n_events: int) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ from cib_detect.memory import (
     LARGE_RUN_EVENTS,
     keep_freed_memory,
     no_hugepage_advice,
+    prepare_read,
     prepare_run,
     return_large_blocks_to_os,
 )
@@ -73,3 +75,28 @@ def test_hugepage_advice_switch() -> None:
         assert no_hugepage_advice() is False  # and is off now
     finally:
         set_advice(before)
+
+
+def test_reads_of_large_or_unknown_inputs_keep_the_default() -> None:
+    assert prepare_read(LARGE_RUN_EVENTS) is False
+    assert prepare_read(None) is False
+
+
+def test_row_estimates(tmp_path: Path) -> None:
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cib_detect.io.formats import MIN_TEXT_ROW_BYTES, rows_upper_estimate
+
+    pq.write_table(pa.table({"a": list(range(1234))}), tmp_path / "e.parquet")
+    assert rows_upper_estimate(tmp_path / "e.parquet", "parquet") == 1234
+    text = b"e1,a1,stream,t1,1767225600\n" * 1000
+    (tmp_path / "e.csv").write_bytes(text)
+    assert rows_upper_estimate(tmp_path / "e.csv", "csv") == len(text) // MIN_TEXT_ROW_BYTES
+    (tmp_path / "e.csv.gz").write_bytes(gzip.compress(text))
+    # compressed, missing, not what the format says: unknown
+    assert rows_upper_estimate(tmp_path / "e.csv.gz", "csv") is None
+    assert rows_upper_estimate(tmp_path / "missing.csv", "csv") is None
+    assert rows_upper_estimate(tmp_path / "e.csv", "parquet") is None

@@ -47,6 +47,25 @@ def detect_format(path: Path, fmt: str | None) -> str:
     raise InvalidInput(f"cannot tell the format of {path.name!r} from its extension; pass --format")
 
 
+#: Fewest bytes per row of an uncompressed text events file.
+MIN_TEXT_ROW_BYTES = 40
+
+
+def rows_upper_estimate(path: Path, fmt: str) -> int | None:
+    """At most about how many rows ``path`` holds, without reading it: the count in a
+    Parquet footer, or one row per :data:`MIN_TEXT_ROW_BYTES` of an uncompressed text
+    file; None when it cannot tell (compressed, unreadable). Only for choosing how to
+    run, never used as a count."""
+    try:
+        if fmt == "parquet":
+            return int(pq.read_metadata(path).num_rows)
+        if path.suffix.lower() in (".gz", ".bz2", ".zst", ".xz", ".lz4"):
+            return None
+        return path.stat().st_size // MIN_TEXT_ROW_BYTES
+    except Exception:  # the read itself reports what is wrong with the file
+        return None
+
+
 def load_raw(path: Path, fmt: str) -> tuple[pa.Table, RowNumbers, list[FieldViolation]]:
     """Return (table of known columns, 1-based row number per table row, parse rejects)."""
     if fmt == "parquet":

@@ -16,6 +16,7 @@ from cib_detect.errors import InvalidInput, RejectReport
 from cib_detect.io.formats import detect_format, load_raw, rejected_rows
 from cib_detect.io.validate import validate
 from cib_detect.kernels.sorting import all_distinct
+from cib_detect.memory import LARGE_RUN_EVENTS
 from cib_detect.model import EventTable, InputInfo
 
 
@@ -145,17 +146,21 @@ def read_events(
     event_id, text = clean.event_id, clean.text
     first: npt.NDArray[np.bool_] | None = None
     keep_ids = event_id if keep_event_ids else None
+    events: EventTable | None = None
     if event_id is not None and clean.event_hash is not None and len(event_id):
-        # duplicates are rare: the columns are encoded while the ids are checked on a
-        # second thread, and encoded again (without the duplicates) only if there are any
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            job = pool.submit(first_occurrence, event_id, clean.event_hash)
-            events = from_columns(account, action, target, ts, event_id=keep_ids, text=text)
-            first = job.result()
-    else:
-        events = from_columns(account, action, target, ts, event_id=keep_ids, text=text)
+        if len(event_id) < LARGE_RUN_EVENTS:
+            # duplicates are rare: the columns are encoded while the ids are checked on a
+            # second thread, and encoded again (without the duplicates) if there are any
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                job = pool.submit(first_occurrence, event_id, clean.event_hash)
+                events = from_columns(account, action, target, ts, event_id=keep_ids, text=text)
+                first = job.result()
+        else:  # one after the other: the check's hash table would add to the peak memory
+            first = first_occurrence(event_id, clean.event_hash)
     duplicates = 0 if first is None else int(first.size - first.sum())
-    if duplicates:
+    if events is None and not duplicates:
+        events = from_columns(account, action, target, ts, event_id=keep_ids, text=text)
+    elif duplicates:
         assert first is not None and event_id is not None
         keep = pa.array(first)
         account, action, target = (pc.filter(c, keep) for c in (account, action, target))
@@ -165,6 +170,7 @@ def read_events(
         events = from_columns(
             account, action, target, ts, event_id=event_id if keep_event_ids else None, text=text
         )
+    assert events is not None
     del table, clean
     pa.default_memory_pool().release_unused()
     info = InputInfo(
