@@ -293,50 +293,38 @@ def _enumerate(
 def _order_by_pair(
     rea: I32, reb: I32, rmask: npt.NDArray[np.uint8], objects: ObjectEvents, pool: Executor | None
 ) -> tuple[I32, I64, I32, npt.NDArray[np.uint8]]:
-    """Rows ordered by pair (lower account ``a``, then ``b``), stable: two counting sorts,
-    by ``b`` then by ``a``, each pass split over two threads (each thread scatters its
-    half of the rows into places reserved for it). Returns ``(order, a_ptr, b, mask)``:
-    account ``a``'s rows are ``order[a_ptr[a]:a_ptr[a + 1]]``, ascending by ``b`` and then
-    by row index; ``b`` and ``mask`` are the rows' ``b`` and window mask in that order."""
+    """Rows ordered by pair (lower account ``a``, then ``b``), stable: a counting sort by
+    ``a`` split over two threads (each thread scatters its half of the rows into places
+    reserved for it), then each account's few rows sorted by ``b`` in cache, accounts in
+    two ranges on two threads. Returns ``(order, a_ptr, b, mask)``: account ``a``'s rows
+    are ``order[a_ptr[a]:a_ptr[a + 1]]``, ascending by ``b`` and then by row index; ``b``
+    and ``mask`` are the rows' ``b`` and window mask in that order."""
     n, n_acc = rea.shape[0], objects.n_accounts
     half = n // 2 if pool is not None and n >= max(2, SPLIT_ROWS) else n
     ranges = [(0, half), (half, n)] if half < n else [(0, n)]
     acc = objects.acc
+    # accounts are looked up, not stored: 8 bytes less per row
+    hists = _map_chunks(pool, lambda lo, hi: coaction.rows_per_a(rea, acc, lo, hi, n_acc), ranges)
+    total = np.sum(hists, axis=0) if len(hists) > 1 else hists[0]
+    a_ptr = np.zeros(n_acc + 1, dtype=np.int64)
+    np.cumsum(total, out=a_ptr[1:])
+    starts, base = [], a_ptr[:-1].copy()
+    for h in hists:  # each half's rows go after the earlier halves' rows of that account
+        starts.append(base.copy())
+        base += h
+    order = np.empty(n, dtype=np.int32)  # row indices fit: callers keep n < 2**31
 
-    def starts(hists: list[I64]) -> tuple[list[I64], I64]:
-        total = np.sum(hists, axis=0) if len(hists) > 1 else hists[0]
-        ptr = np.zeros(n_acc + 1, dtype=np.int64)
-        np.cumsum(total, out=ptr[1:])
-        out, base = [], ptr[:-1].copy()
-        for h in hists:
-            out.append(base.copy())
-            base += h
-        return out, ptr
+    def scatter(lo: int, hi: int) -> None:
+        coaction.scatter_by_a(rea, acc, lo, hi, starts[ranges.index((lo, hi))], order)
 
-    # accounts are looked up again in each pass, not stored: 8 bytes less per row
-    hists = _map_chunks(pool, lambda lo, hi: coaction.rows_per_b(reb, acc, lo, hi, n_acc), ranges)
-    start_b, _ = starts(hists)
-    by_b = np.empty(n, dtype=np.int32)  # row indices fit: callers keep n < 2**31
-
-    def scatter_b(lo: int, hi: int) -> None:
-        coaction.scatter_by_b(reb, acc, lo, hi, start_b[ranges.index((lo, hi))], by_b)
-
-    _map_chunks(pool, scatter_b, ranges)
-
-    def per_a(lo: int, hi: int) -> I64:
-        return coaction.rows_per_a(by_b, rea, acc, lo, hi, n_acc)  # type: ignore[no-any-return]
-
-    hists = _map_chunks(pool, per_a, ranges)
-    start_a, a_ptr = starts(hists)
-    order = np.empty(n, dtype=np.int32)
+    _map_chunks(pool, scatter, ranges)
     sb = np.empty(n, dtype=np.int32)
     smask = np.empty(n, dtype=np.uint8)
 
-    def scatter(lo: int, hi: int) -> None:
-        part = ranges.index((lo, hi))
-        coaction.scatter_by_a(by_b, rea, reb, acc, rmask, lo, hi, start_a[part], order, sb, smask)
+    def by_b(a_lo: int, a_hi: int) -> None:
+        coaction.sort_by_b(order, a_ptr, a_lo, a_hi, reb, rmask, acc, sb, smask)
 
-    _map_chunks(pool, scatter, ranges)
+    _map_chunks(pool, by_b, _halves(a_ptr, pool))
     return order, a_ptr, sb, smask
 
 

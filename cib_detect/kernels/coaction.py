@@ -219,46 +219,52 @@ def dedupe_rows(rea, reb, rmask, rcrowd, acc, ts, seg_ptr, repeated, o_lo):
 
 
 @njit(cache=True, nogil=True)
-def rows_per_b(reb, acc, lo, hi, n_accounts):
-    """How many of the rows ``lo:hi`` have each higher account (``acc[reb[r]]``)."""
+def rows_per_a(rea, acc, lo, hi, n_accounts):
+    """How many of the rows ``lo:hi`` have each lower account (``acc[rea[r]]``)."""
     hist = np.zeros(n_accounts, dtype=np.int64)
     for r in range(lo, hi):
-        hist[acc[reb[r]]] += 1
+        hist[acc[rea[r]]] += 1
     return hist
 
 
 @njit(cache=True, nogil=True)
-def scatter_by_b(reb, acc, lo, hi, start, by_b):
-    """Stable counting-sort scatter of rows ``lo:hi`` by their higher account: row ``r``
-    goes to ``by_b[start[b]]`` (``start`` advances)."""
+def scatter_by_a(rea, acc, lo, hi, start, order):
+    """Stable counting-sort scatter of rows ``lo:hi`` by their lower account: row ``r``
+    goes to ``order[start[a]]`` (``start`` advances)."""
     for r in range(lo, hi):
-        b = acc[reb[r]]
-        by_b[start[b]] = r
-        start[b] += 1
-
-
-@njit(cache=True, nogil=True)
-def rows_per_a(by_b, rea, acc, lo, hi, n_accounts):
-    """How many of the rows ``by_b[lo:hi]`` have each lower account."""
-    hist = np.zeros(n_accounts, dtype=np.int64)
-    for k in range(lo, hi):
-        hist[acc[rea[by_b[k]]]] += 1
-    return hist
-
-
-@njit(cache=True, nogil=True)
-def scatter_by_a(by_b, rea, reb, acc, rmask, lo, hi, start, order, sb, smask):
-    """Stable counting-sort scatter of the rows ``by_b[lo:hi]`` by their lower account
-    into ``order``, with their higher account and window mask alongside (``sb``,
-    ``smask``)."""
-    for k in range(lo, hi):
-        r = by_b[k]
         a = acc[rea[r]]
-        f = start[a]
-        order[f] = r
-        sb[f] = acc[reb[r]]
-        smask[f] = rmask[r]
-        start[a] = f + 1
+        order[start[a]] = r
+        start[a] += 1
+
+
+@njit(cache=True, nogil=True)
+def sort_by_b(order, a_ptr, a_lo, a_hi, reb, rmask, acc, sb, smask):
+    """Sort each lower account's rows (``order[a_ptr[a]:a_ptr[a + 1]]``, ascending row
+    indices) by their higher account, stably, for accounts ``a_lo:a_hi``; write each
+    row's higher account and window mask alongside (``sb``, ``smask``).
+
+    One account's rows are few and sorted in cache: the key is ``b << 32 | position``,
+    so equal ``b`` keep their row order.
+    """
+    longest = 1
+    for a in range(a_lo, a_hi):
+        longest = max(longest, a_ptr[a + 1] - a_ptr[a])
+    keys = np.empty(longest, dtype=np.int64)
+    rows = np.empty(longest, dtype=np.int32)
+    low = np.int64(0xFFFFFFFF)
+    for a in range(a_lo, a_hi):
+        s = a_ptr[a]
+        n = a_ptr[a + 1] - s
+        for k in range(n):
+            r = order[s + k]
+            rows[k] = r
+            keys[k] = (np.int64(acc[reb[r]]) << 32) | k
+        _sort_small(keys, n)
+        for k in range(n):
+            r = rows[keys[k] & low]
+            order[s + k] = r
+            sb[s + k] = keys[k] >> 32
+            smask[s + k] = rmask[r]
 
 
 @njit(cache=True, nogil=True)

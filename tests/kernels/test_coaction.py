@@ -482,3 +482,42 @@ def test_cap_per_account_keeps_first_events() -> None:
     assert kept == [1, 2, 3, 5]  # account 0: 10 s and 30 s; account 1: both
     assert o.acc_cnt.tolist() == [2, 2]
     assert bool(o.repeated[0])
+
+
+@SETTINGS
+@given(data=st.data())
+def test_pair_order_is_a_stable_sort_by_a_then_b(data: st.DataObject) -> None:
+    """``_order_by_pair`` against a NumPy lexsort, one and two threads (with groups past
+    the in-cache insertion sort's 24 rows)."""
+    n_acc = data.draw(st.integers(2, 6))
+    n_ev = 40
+    acc = np.array(
+        data.draw(st.lists(st.integers(0, n_acc - 1), min_size=n_ev, max_size=n_ev)),
+        dtype=np.int32,
+    )
+    m = data.draw(st.integers(0, 120))
+    draw = st.lists(st.integers(0, n_ev - 1), min_size=m, max_size=m)
+    ea = np.array(data.draw(draw), dtype=np.int64)
+    eb = np.array(data.draw(draw), dtype=np.int64)
+    # rows keep the lower account's event first, as the enumeration writes them
+    swap = acc[ea] > acc[eb]
+    rea = np.where(swap, eb, ea).astype(np.int32)
+    reb = np.where(swap, ea, eb).astype(np.int32)
+    rmask = np.arange(m, dtype=np.uint8) % 7 + 1
+    objects = ObjectEvents(
+        obj_ptr=np.array([0, n_ev], dtype=np.int64), acc=acc,
+        ts=np.arange(n_ev, dtype=np.int64), event=np.arange(n_ev, dtype=np.int64),
+        n_accounts=n_acc, acc_ptr=np.zeros(n_acc + 1, dtype=np.int64),
+        acc_obj=np.zeros(0, dtype=np.int32), acc_cnt=np.zeros(0, dtype=np.int32),
+        repeated=np.zeros(1, dtype=np.bool_),
+    )  # fmt: skip
+    ref = np.lexsort((np.arange(m), acc[reb], acc[rea]))
+    with ThreadPoolExecutor(2) as pool, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pairs_mod, "SPLIT_ROWS", 1)
+        for p in (None, pool):
+            order, a_ptr, sb, smask = pairs_mod._order_by_pair(rea, reb, rmask, objects, p)
+            assert order.tolist() == ref.tolist()
+            assert np.array_equal(a_ptr, np.concatenate(([0], np.cumsum(np.bincount(
+                acc[rea], minlength=n_acc)))))  # fmt: skip
+            assert np.array_equal(sb, acc[reb[ref]])
+            assert np.array_equal(smask, rmask[ref])
