@@ -39,6 +39,7 @@ class DetectParams(BaseModel):
     )
     max_events_per_account_target: int = Field(
         20,
+        ge=1,
         description="Events of one account on one target beyond this count are ignored "
         "(loops and replays add no evidence).",
     )

@@ -61,10 +61,10 @@ def build(events: EventTable, p: NativeParams) -> NativeNetwork:
     obj, obj_target = action_target_objects(events)
     n_obj = int(obj.max()) + 1
     order, obj_ptr = coaction.group_by_object(obj, events.ts, events.account, n_obj)
-    acc = events.account[order]
-    ts = events.ts[order]
+    _, _, acc, ts, repeated, _, _, _ = coaction.cap_and_gather(
+        order, obj_ptr, events.account, events.ts, n + 1, n_acc
+    )
     obj_s = obj[order]
-    _, repeated, _, _, _ = coaction.cap_per_account(obj_ptr, acc, n + 1, n_acc)
     wins = np.array([np.int64(p.time_window) * 1000], dtype=np.int64)
     caps = np.array([p.hub_cap if p.hub_cap is not None else n + 1], dtype=np.int64)
     dens = coaction.crowd_density(obj_ptr, ts, wins)

@@ -85,7 +85,7 @@ def run_detection(
             obj,
             events.account,
             events.ts,
-            np.arange(events.n, dtype=np.int64),
+            None,
             n_acc,
             params.max_events_per_account_target,
         )

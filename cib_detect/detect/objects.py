@@ -45,26 +45,21 @@ class ObjectEvents:
 
 
 def build_objects(
-    obj: I64, acc: I32, ts: I64, event: I64, n_accounts: int, cap: int
+    obj: I64, acc: I32, ts: I64, event: I64 | None, n_accounts: int, cap: int
 ) -> ObjectEvents:
-    """Group events by object code (dense 0..n-1), time-sort, cap repeats per account."""
+    """Group events by object code (dense 0..n-1), time-sort, cap repeats per account.
+
+    ``event`` maps the rows given to event table rows (None: they are the same)."""
     n_obj = int(obj.max()) + 1 if obj.size else 0
     order, obj_ptr = coaction.group_by_object(obj, ts, acc, n_obj)
-    acc_s = acc[order]
-    keep, repeated, acc_ptr, acc_obj, acc_cnt = coaction.cap_per_account(
-        obj_ptr, acc_s, cap, n_accounts
+    kept, kept_ptr, acc_s, ts_s, repeated, acc_ptr, acc_obj, acc_cnt = coaction.cap_and_gather(
+        order, obj_ptr, acc, ts, max(1, cap), n_accounts
     )
-    if not keep.all():
-        order = order[keep]
-        acc_s = acc_s[keep]
-        counts = np.bincount(obj[order], minlength=n_obj)
-        obj_ptr = np.zeros(n_obj + 1, dtype=np.int64)
-        np.cumsum(counts, out=obj_ptr[1:])
     return ObjectEvents(
-        obj_ptr=obj_ptr,
+        obj_ptr=kept_ptr,
         acc=acc_s,
-        ts=ts[order],
-        event=event[order],
+        ts=ts_s,
+        event=kept if event is None else event[kept],
         n_accounts=n_accounts,
         acc_ptr=acc_ptr,
         acc_obj=acc_obj,

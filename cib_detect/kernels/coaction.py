@@ -475,16 +475,22 @@ def group_by_object(obj, ts, acc, n_obj):
 
 
 @njit(cache=True, nogil=True)
-def cap_per_account(obj_ptr, acc, cap, n_accounts):
-    """Keep each account's first ``cap`` events per object (events time-sorted per object).
+def cap_and_gather(order, obj_ptr, acc, ts, cap, n_accounts):
+    """Keep each account's first ``cap`` events per object, from events grouped by object
+    and time-sorted (``order``/``obj_ptr`` of :func:`group_by_object`), gathering their
+    accounts and times on the way.
 
-    Returns ``(keep, repeated, acc_ptr, acc_obj, acc_cnt)``: the keep mask, whether any
-    account acts more than once on each object, and per account its objects (ascending)
+    Returns ``(kept, kept_ptr, acc_s, ts_s, repeated, acc_ptr, acc_obj, acc_cnt)``: the
+    kept rows of ``order`` with their object pointers, accounts and times; whether any
+    account acts more than once on each object; and per account its objects (ascending)
     with the number of events kept there.
     """
-    n = acc.shape[0]
+    n = order.shape[0]
     n_obj = obj_ptr.shape[0] - 1
-    keep = np.zeros(n, dtype=np.bool_)
+    kept = np.empty(n, dtype=np.int64)
+    kept_ptr = np.zeros(n_obj + 1, dtype=np.int64)
+    acc_s = np.empty(n, dtype=acc.dtype)
+    ts_s = np.empty(n, dtype=np.int64)
     repeated = np.zeros(n_obj, dtype=np.bool_)
     seen = np.zeros(n_accounts, dtype=np.int32)
     slot = np.zeros(n_accounts, dtype=np.int64)
@@ -492,11 +498,14 @@ def cap_per_account(obj_ptr, acc, cap, n_accounts):
     trip_acc = np.empty(n, dtype=np.int32)
     trip_cnt = np.empty(n, dtype=np.int32)
     t = 0
+    k = 0
     for o in range(n_obj):
         s = obj_ptr[o]
         e = obj_ptr[o + 1]
+        first = k
         for i in range(s, e):
-            a = acc[i]
+            r = order[i]
+            a = acc[r]
             if seen[a] == 0:
                 slot[a] = t
                 trip_obj[t] = o
@@ -506,9 +515,13 @@ def cap_per_account(obj_ptr, acc, cap, n_accounts):
                 repeated[o] = True
             seen[a] += 1
             if seen[a] <= cap:
-                keep[i] = True
-        for i in range(s, e):
-            a = acc[i]
+                kept[k] = r
+                acc_s[k] = a
+                ts_s[k] = ts[r]
+                k += 1
+        kept_ptr[o + 1] = k
+        for j in range(first, k):
+            a = acc_s[j]
             if seen[a] > 0:
                 trip_cnt[slot[a]] = min(seen[a], cap)
                 seen[a] = 0
@@ -516,4 +529,4 @@ def cap_per_account(obj_ptr, acc, cap, n_accounts):
     by_acc, acc_ptr = counting_order(trip_acc[:t], n_accounts)
     acc_obj = trip_obj[by_acc]
     acc_cnt = trip_cnt[by_acc]
-    return keep, repeated, acc_ptr, acc_obj, acc_cnt
+    return kept[:k], kept_ptr, acc_s[:k], ts_s[:k], repeated, acc_ptr, acc_obj, acc_cnt
