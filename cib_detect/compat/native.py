@@ -61,7 +61,7 @@ def build(events: EventTable, p: NativeParams) -> NativeNetwork:
     obj, obj_target = action_target_objects(events)
     n_obj = int(obj.max()) + 1
     order, obj_ptr = coaction.group_by_object(obj, events.ts, events.account, n_obj)
-    _, _, acc, ts, repeated, _, _, _ = coaction.cap_and_gather(
+    _, _, acc, ts, repeated, multi, _, _, _ = coaction.cap_and_gather(
         order, obj_ptr, events.account, events.ts, n + 1, n_acc
     )
     obj_s = obj[order]
@@ -74,7 +74,7 @@ def build(events: EventTable, p: NativeParams) -> NativeNetwork:
     ea, eb, mask, crowd = coaction.fill_pairs(
         obj_ptr, acc, ts, wins, dens, caps, 0, n_obj, row_ptr, 0, 1
     )
-    kept = coaction.dedupe_rows(ea, eb, mask, crowd, acc, ts, row_ptr, repeated, 0)
+    kept = coaction.dedupe_rows(ea, eb, mask, crowd, acc, ts, row_ptr, repeated, multi, 0)
     ea, eb = ea[:kept], eb[:kept]
     pa_, pb_ = acc[ea], acc[eb]
     target = obj_target[obj_s[ea]].astype(np.int64)

@@ -38,6 +38,7 @@ class ObjectEvents:
     acc_obj: I32
     acc_cnt: I32
     repeated: npt.NDArray[np.bool_]  # per object: some account acts on it more than once
+    multi: npt.NDArray[np.bool_]  # per event: its account acts more than once on its object
 
     @property
     def n_objects(self) -> int:
@@ -52,8 +53,8 @@ def build_objects(
     ``event`` maps the rows given to event table rows (None: they are the same)."""
     n_obj = int(obj.max()) + 1 if obj.size else 0
     order, obj_ptr = coaction.group_by_object(obj, ts, acc, n_obj)
-    kept, kept_ptr, acc_s, ts_s, repeated, acc_ptr, acc_obj, acc_cnt = coaction.cap_and_gather(
-        order, obj_ptr, acc, ts, max(1, cap), n_accounts
+    kept, kept_ptr, acc_s, ts_s, repeated, multi, acc_ptr, acc_obj, acc_cnt = (
+        coaction.cap_and_gather(order, obj_ptr, acc, ts, max(1, cap), n_accounts)
     )
     return ObjectEvents(
         obj_ptr=kept_ptr,
@@ -65,6 +66,7 @@ def build_objects(
         acc_obj=acc_obj,
         acc_cnt=acc_cnt,
         repeated=repeated,
+        multi=multi,
     )
 
 

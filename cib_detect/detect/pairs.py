@@ -180,7 +180,9 @@ def _chunk_rows(
     row_ptr = np.zeros(hi - lo + 1, dtype=np.int64)
     np.cumsum(counts, out=row_ptr[1:])
     rows = coaction.fill_pairs(*args, row_ptr, part, n_parts)
-    kept = coaction.dedupe_rows(*rows, objects.acc, objects.ts, row_ptr, objects.repeated, lo)
+    kept = coaction.dedupe_rows(
+        *rows, objects.acc, objects.ts, row_ptr, objects.repeated, objects.multi, lo
+    )
     return [r[:kept].copy() for r in rows]
 
 

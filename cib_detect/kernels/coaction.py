@@ -158,12 +158,14 @@ def fill_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, row_ptr, part, n_
 
 
 @njit(cache=True, nogil=True)
-def dedupe_rows(rea, reb, rmask, rcrowd, acc, ts, seg_ptr, repeated, o_lo):
+def dedupe_rows(rea, reb, rmask, rcrowd, acc, ts, seg_ptr, repeated, multi, o_lo):
     """Keep one row per (pair, object): the closest in time; OR the window masks.
 
     Rows of one object are contiguous (``seg_ptr``). Compacts in place and returns the
     number of rows kept, in order of first appearance. Objects where no account repeats
-    have unique rows already; the others go through an open-addressing table.
+    have unique rows already; so has any row both of whose events are their account's
+    only one on the object (``multi`` False). The others go through an open-addressing
+    table.
     """
     longest = 1
     for g in range(seg_ptr.shape[0] - 1):
@@ -193,6 +195,13 @@ def dedupe_rows(rea, reb, rmask, rcrowd, acc, ts, seg_ptr, repeated, o_lo):
             tsize <<= 1
         tmask = tsize - 1
         for r in range(s, e):
+            if not multi[rea[r]] and not multi[reb[r]]:  # the pair's only row here
+                rea[out] = rea[r]
+                reb[out] = reb[r]
+                rmask[out] = rmask[r]
+                rcrowd[out] = rcrowd[r]
+                out += 1
+                continue
             key = (np.int64(acc[rea[r]]) << 32) | np.int64(acc[reb[r]])
             h = (key * np.int64(-7046029254386353131)) >> np.int64(20)
             slot = h & tmask
@@ -480,10 +489,11 @@ def cap_and_gather(order, obj_ptr, acc, ts, cap, n_accounts):
     and time-sorted (``order``/``obj_ptr`` of :func:`group_by_object`), gathering their
     accounts and times on the way.
 
-    Returns ``(kept, kept_ptr, acc_s, ts_s, repeated, acc_ptr, acc_obj, acc_cnt)``: the
-    kept rows of ``order`` with their object pointers, accounts and times; whether any
-    account acts more than once on each object; and per account its objects (ascending)
-    with the number of events kept there.
+    Returns ``(kept, kept_ptr, acc_s, ts_s, repeated, multi, acc_ptr, acc_obj,
+    acc_cnt)``: the kept rows of ``order`` with their object pointers, accounts and
+    times; whether any account acts more than once on each object; per kept event,
+    whether its account does; and per account its objects (ascending) with the number of
+    events kept there.
     """
     n = order.shape[0]
     n_obj = obj_ptr.shape[0] - 1
@@ -492,6 +502,7 @@ def cap_and_gather(order, obj_ptr, acc, ts, cap, n_accounts):
     acc_s = np.empty(n, dtype=acc.dtype)
     ts_s = np.empty(n, dtype=np.int64)
     repeated = np.zeros(n_obj, dtype=np.bool_)
+    multi = np.zeros(n, dtype=np.bool_)
     seen = np.zeros(n_accounts, dtype=np.int32)
     slot = np.zeros(n_accounts, dtype=np.int64)
     trip_obj = np.empty(n, dtype=np.int32)
@@ -520,6 +531,9 @@ def cap_and_gather(order, obj_ptr, acc, ts, cap, n_accounts):
                 ts_s[k] = ts[r]
                 k += 1
         kept_ptr[o + 1] = k
+        if repeated[o]:
+            for j in range(first, k):
+                multi[j] = seen[acc_s[j]] > 1
         for j in range(first, k):
             a = acc_s[j]
             if seen[a] > 0:
@@ -529,4 +543,4 @@ def cap_and_gather(order, obj_ptr, acc, ts, cap, n_accounts):
     by_acc, acc_ptr = counting_order(trip_acc[:t], n_accounts)
     acc_obj = trip_obj[by_acc]
     acc_cnt = trip_cnt[by_acc]
-    return kept[:k], kept_ptr, acc_s[:k], ts_s[:k], repeated, acc_ptr, acc_obj, acc_cnt
+    return (kept[:k], kept_ptr, acc_s[:k], ts_s[:k], repeated, multi[:k], acc_ptr, acc_obj, acc_cnt)

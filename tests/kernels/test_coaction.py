@@ -509,7 +509,7 @@ def test_pair_order_is_a_stable_sort_by_a_then_b(data: st.DataObject) -> None:
         ts=np.arange(n_ev, dtype=np.int64), event=np.arange(n_ev, dtype=np.int64),
         n_accounts=n_acc, acc_ptr=np.zeros(n_acc + 1, dtype=np.int64),
         acc_obj=np.zeros(0, dtype=np.int32), acc_cnt=np.zeros(0, dtype=np.int32),
-        repeated=np.zeros(1, dtype=np.bool_),
+        repeated=np.zeros(1, dtype=np.bool_), multi=np.zeros(n_ev, dtype=np.bool_),
     )  # fmt: skip
     ref = np.lexsort((np.arange(m), acc[reb], acc[rea]))
     with ThreadPoolExecutor(2) as pool, pytest.MonkeyPatch.context() as mp:
