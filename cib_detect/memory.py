@@ -42,10 +42,11 @@ def keep_freed_memory() -> bool:
     default glibc maps the larger ones on their own and unmaps them when freed, and
     trims the heap's top, so the next stage's arrays fault in fresh zeroed pages again:
     on this project's 2-core VM a first touch costs several microseconds per 4 KiB
-    page. Keeping the blocks cut a 2M-event run from about 211k to 166k page faults and
-    0.8-1.4 s to 0.64-0.89 s of system time (benchmarks/RESULTS.md). The CLI applies
-    it before reading inputs of fewer rows than a large run (:func:`prepare_read`);
-    :func:`prepare_run` switches runs that turn out large back to returning memory.
+    page. Keeping the blocks took a 2M-event run from 206-214k to 166-175k page faults
+    and from 0.79-1.39 s to 0.64-0.89 s of system time (ad hoc, benchmarks/RESULTS.md).
+    The CLI applies it before reading inputs of fewer rows than a large run
+    (:func:`prepare_read`); :func:`prepare_run` switches runs that turn out large back
+    to returning memory.
     """
     return _mallopt(
         ((_M_MMAP_THRESHOLD, KEEP_MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, KEEP_TRIM_THRESHOLD))
