@@ -158,6 +158,15 @@ def fill_pairs(obj_ptr, acc, ts, wins, dens, caps, o_lo, o_hi, row_ptr, part, n_
 
 
 @njit(cache=True, nogil=True)
+def _move_row(rea, reb, rmask, rcrowd, src, dst):
+    """Copy row ``src`` to ``dst`` (compaction in place)."""
+    rea[dst] = rea[src]
+    reb[dst] = reb[src]
+    rmask[dst] = rmask[src]
+    rcrowd[dst] = rcrowd[src]
+
+
+@njit(cache=True, nogil=True)
 def dedupe_rows(rea, reb, rmask, rcrowd, acc, ts, seg_ptr, repeated, multi, o_lo):
     """Keep one row per (pair, object): the closest in time; OR the window masks.
 
@@ -184,10 +193,7 @@ def dedupe_rows(rea, reb, rmask, rcrowd, acc, ts, seg_ptr, repeated, multi, o_lo
             continue
         if not repeated[o_lo + g]:
             for r in range(s, e):
-                rea[out] = rea[r]
-                reb[out] = reb[r]
-                rmask[out] = rmask[r]
-                rcrowd[out] = rcrowd[r]
+                _move_row(rea, reb, rmask, rcrowd, r, out)
                 out += 1
             continue
         tsize = 1
@@ -196,10 +202,7 @@ def dedupe_rows(rea, reb, rmask, rcrowd, acc, ts, seg_ptr, repeated, multi, o_lo
         tmask = tsize - 1
         for r in range(s, e):
             if not multi[rea[r]] and not multi[reb[r]]:  # the pair's only row here
-                rea[out] = rea[r]
-                reb[out] = reb[r]
-                rmask[out] = rmask[r]
-                rcrowd[out] = rcrowd[r]
+                _move_row(rea, reb, rmask, rcrowd, r, out)
                 out += 1
                 continue
             key = (np.int64(acc[rea[r]]) << 32) | np.int64(acc[reb[r]])
@@ -210,10 +213,7 @@ def dedupe_rows(rea, reb, rmask, rcrowd, acc, ts, seg_ptr, repeated, multi, o_lo
             if slot_key[slot] == -1:
                 slot_key[slot] = key
                 slot_row[slot] = out
-                rea[out] = rea[r]
-                reb[out] = reb[r]
-                rmask[out] = rmask[r]
-                rcrowd[out] = rcrowd[r]
+                _move_row(rea, reb, rmask, rcrowd, r, out)
                 out += 1
             else:
                 k = slot_row[slot]
