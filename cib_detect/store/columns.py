@@ -202,19 +202,11 @@ def plan(store: GraphStore, *, key_page: int = KEY_PAGE) -> Plan:
     sizes: list[int] = []
     lo: list[int] = []
     hi: list[int] = []
-    after = ""
-    while True:
-        rows = store.read(cypher.COPY_RECEIPTS, {"after": after, "limit": key_page})
-        page: list[str] = rows[0]["tokens"] if rows else []
-        if not page:
-            break
-        tokens.extend(page)
-        sizes.extend(rows[0]["sizes"])
-        lo.extend(rows[0]["minTs"])
-        hi.extend(rows[0]["maxTs"])
-        if len(page) < key_page:
-            break
-        after = page[-1]
+    for rec in store.keyset_pages(cypher.COPY_RECEIPTS, "tokens", page_size=key_page):
+        tokens.extend(rec["tokens"])
+        sizes.extend(rec["sizes"])
+        lo.extend(rec["minTs"])
+        hi.extend(rec["maxTs"])
     return Plan(acted, tokens, _i64(sizes), _i64(lo), _i64(hi))
 
 

@@ -122,17 +122,9 @@ def account_keys(
     """Every account key in key order with its number of stored events."""
     keys: list[str] = []
     degrees: list[int] = []
-    after = ""
-    while True:
-        rows = store.read(cypher.EXPORT_ACCOUNT_KEYS, {"after": after, "limit": key_page})
-        page: list[str] = rows[0]["accounts"] if rows else []
-        if not page:
-            break
-        keys.extend(page)
-        degrees.extend(rows[0]["degrees"])
-        if len(page) < key_page:
-            break
-        after = page[-1]
+    for rec in store.keyset_pages(cypher.EXPORT_ACCOUNT_KEYS, "accounts", page_size=key_page):
+        keys.extend(rec["accounts"])
+        degrees.extend(rec["degrees"])
     return keys, np.asarray(degrees, dtype=np.int64)
 
 

@@ -251,6 +251,22 @@ class GraphStore:
         with self.errors("read"):
             return self.read_tx(work, timeout_s=timeout_s)
 
+    def keyset_pages(self, query: str, key: str, *, page_size: int) -> Iterator[dict[str, Any]]:
+        """The one record of each page of a keyset-paged read, in key order.
+
+        ``query`` takes ``$after`` (the last key of the page before, ``""`` first) and
+        ``$limit``, and returns one record whose ``key`` field lists the page's keys."""
+        after = ""
+        while True:
+            rows = self.read(query, {"after": after, "limit": page_size})
+            page: list[str] = rows[0][key] if rows else []
+            if not page:
+                return
+            yield rows[0]
+            if len(page) < page_size:
+                return
+            after = page[-1]
+
     def quick_read(
         self, query: str, params: Params | None = None, *, timeout_s: float | None = None
     ) -> list[dict[str, Any]]:
