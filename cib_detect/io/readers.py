@@ -145,7 +145,6 @@ def read_events(
     account, action, target, ts = clean.account_id, clean.action, clean.target, clean.ts_ms
     event_id, text = clean.event_id, clean.text
     first: npt.NDArray[np.bool_] | None = None
-    keep_ids = event_id if keep_event_ids else None
     events: EventTable | None = None
     if event_id is not None and clean.event_hash is not None and len(event_id):
         if len(event_id) < LARGE_RUN_EVENTS:
@@ -153,24 +152,26 @@ def read_events(
             # second thread, and encoded again (without the duplicates) if there are any
             with ThreadPoolExecutor(max_workers=1) as pool:
                 job = pool.submit(first_occurrence, event_id, clean.event_hash)
-                events = from_columns(account, action, target, ts, event_id=keep_ids, text=text)
+                events = from_columns(
+                    account, action, target, ts,
+                    event_id=event_id if keep_event_ids else None, text=text,
+                )  # fmt: skip
                 first = job.result()
         else:  # one after the other: the check's hash table would add to the peak memory
             first = first_occurrence(event_id, clean.event_hash)
     duplicates = 0 if first is None else int(first.size - first.sum())
-    if events is None and not duplicates:
-        events = from_columns(account, action, target, ts, event_id=keep_ids, text=text)
-    elif duplicates:
+    if duplicates:
         assert first is not None and event_id is not None
         keep = pa.array(first)
         account, action, target = (pc.filter(c, keep) for c in (account, action, target))
         event_id = pc.filter(event_id, keep)
         text = pc.filter(text, keep) if text is not None else None
         ts = ts[first]
+        events = None
+    if events is None:
         events = from_columns(
             account, action, target, ts, event_id=event_id if keep_event_ids else None, text=text
         )
-    assert events is not None
     del table, clean
     pa.default_memory_pool().release_unused()
     info = InputInfo(
