@@ -323,7 +323,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     ap.add_argument("--cli", default=str(REPO / ".venv" / "bin" / "cib-detect"))
     ap.add_argument("--neo4j", default=None, help="Bolt URI (default CIB_NEO4J__URI)")
     ap.add_argument("--batch-size", type=int, default=5_000)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=3, help="export runs (best is reported)")
     ap.add_argument(
         "--ingest-repeat",

@@ -115,7 +115,7 @@ def ingest(
     batch_size: Annotated[
         int, typer.Option(help="Events per transaction (UNWIND batch).", min=1, max=100_000)
     ] = 5_000,
-    workers: Annotated[int, typer.Option(help="Batches written concurrently.", min=1, max=16)] = 2,
+    workers: Annotated[int, typer.Option(help="Batches written concurrently.", min=1, max=16)] = 3,
     as_json: JsonFlag = False,
 ) -> None:
     """Store an events file in Neo4j, idempotent by event_id (re-ingesting changes nothing)."""

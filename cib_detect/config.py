@@ -144,7 +144,6 @@ class ServiceSettings(BaseModel):
     shutdown_grace_s: float = Field(
         10.0, description="On SIGTERM: how long in-flight calls may take to finish."
     )
-    ingest_workers: int = Field(2, ge=1, description="Writers for ingest done by a run's export.")
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Serve Prometheus /metrics on host:port (0: any)."
     )

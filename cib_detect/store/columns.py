@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cib_detect.store import cypher
-from cib_detect.store.graph_store import GraphStore, Tx
+from cib_detect.store.graph_store import GraphStore, QuietList, QuietStr, Tx
 
 VERSION = 1
 KEY_PAGE = 10_000
@@ -56,7 +56,7 @@ def _bytes(values: Any, dtype: np.dtype[Any]) -> str:
 
     Not a byte array: the Python driver unpacks ``bytes`` values at about 1 µs per byte,
     strings at C speed."""
-    return np.asarray(values, dtype=dtype).tobytes().decode("latin-1")
+    return QuietStr(np.asarray(values, dtype=dtype).tobytes().decode("latin-1"))
 
 
 def _array(text: str | None, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
@@ -75,9 +75,9 @@ def copy_properties(params: dict[str, Any]) -> dict[str, Any]:
         "colEvents": n,
         "colMinTs": int(ts.min()),
         "colMaxTs": int(ts.max()),
-        "colAccounts": list(params["accounts"]),
+        "colAccounts": QuietList(params["accounts"]),
         "colAccount": _bytes(params["ai"], I4),
-        "colTargets": list(params["targets"]),
+        "colTargets": QuietList(params["targets"]),
         "colTarget": _bytes(params["ti"], I4),
         "colActions": list(params["actions"]),
         "colAction": _bytes(params["act"], I4),
@@ -89,7 +89,7 @@ def copy_properties(params: dict[str, Any]) -> dict[str, Any]:
     if text is not None:
         at = [i for i, x in enumerate(text) if x is not None]
         if at:
-            props["colTexts"] = [text[i] for i in at]
+            props["colTexts"] = QuietList([text[i] for i in at])
             props["colTextAt"] = _bytes(at, I4)
     return props
 

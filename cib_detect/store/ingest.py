@@ -21,13 +21,10 @@
   written), and the batch is re-run checked at once (not counted as a retry). Counts,
   receipts and columnar copies are the same either way; a file that is mostly stored
   already runs checked from its first batch on, so a re-ingest costs what it did.
-* **Parallel writers without lock waits.** Creating a relationship locks both of its
-  nodes until commit, so two concurrent batches that share an account or a target wait
-  for each other and run one after the other. With ``workers = W`` the events are split
-  into a W x W grid by a hash of the account and a hash of the target; the grid is
-  written in W phases, and in each phase the W writers take W cells that share no
-  account and no target (a Latin square: phase p, writer k takes cell (k, k + p mod W)).
-  Inside a cell, rows are grouped by account and ordered by target in each batch.
+* **Parallel writers without lock waits.** Concurrent batches never share an account or
+  a target (whose node locks they would wait for): ``store/ingest_plan.py`` hands each
+  writer batches from cells of an account-hash x target-hash grid that no other writer
+  holds. Inside a batch, rows are grouped by account and ordered by target.
 * **A columnar copy for export.** The receipt also carries the batch's new events as
   array properties (``store/columns.py``), written in the same transaction.
 """
@@ -47,25 +44,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 from neo4j.exceptions import ConstraintError
 
-from cib_detect.errors import CibError, DeadlineExceeded, InvalidInput, Unavailable
+from cib_detect.errors import CibError, DeadlineExceeded, Unavailable
 from cib_detect.io import read_events
 from cib_detect.model import EventTable, InputInfo
 from cib_detect.privacy import Pseudonymiser
 from cib_detect.store import cypher
 from cib_detect.store.columns import copy_properties
-from cib_detect.store.graph_store import RETRYABLE, GraphStore, Tx
+from cib_detect.store.graph_store import RETRYABLE, GraphStore, QuietList, Tx
+from cib_detect.store.ingest_plan import BatchScheduler, Claim, Rows
 
 BATCH_SIZE = 5_000
-MAX_BATCH_SIZE = 100_000
+#: Concurrent writers. One more than the two cores the benchmarks run on: each writer
+#: also waits for round trips and commits, and a third keeps the server's cores busy then
+#: (benchmarks/RESULTS.md).
+WORKERS = 3
 MAX_ATTEMPTS = 10
 GENERATED_ID_PREFIX = "h-"
 
-Rows = npt.NDArray[np.int64]
 Progress = Callable[[int, int], None]
 
 
@@ -174,43 +173,6 @@ def first_rows(ids: pa.Array) -> Rows:
 # --------------------------------------------------------------------------- batches
 
 
-def plan_batches(events: EventTable, rows: Rows, batch_size: int) -> list[Rows]:
-    """Cut ``rows`` into batches: grouped by account, ordered by target inside a batch."""
-    if batch_size < 1 or batch_size > MAX_BATCH_SIZE:
-        raise InvalidInput(f"batch size must be between 1 and {MAX_BATCH_SIZE}")
-    order = rows[np.lexsort((events.target[rows], events.account[rows]))]
-    batches: list[Rows] = []
-    for lo in range(0, order.size, batch_size):
-        chunk = order[lo : lo + batch_size]
-        batches.append(chunk[np.argsort(events.target[chunk], kind="stable")])
-    return batches
-
-
-def _bucket(codes: npt.NDArray[np.int32], n: int) -> npt.NDArray[np.int64]:
-    """A well-mixed hash of integer codes into ``n`` buckets."""
-    h = codes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    return ((h >> np.uint64(33)) % np.uint64(n)).astype(np.int64)
-
-
-def plan_phases(
-    events: EventTable, rows: Rows, batch_size: int, workers: int
-) -> list[list[list[Rows]]]:
-    """Phases -> one lane of batches per writer; lanes of one phase share no account and
-    no target (see the module docstring). One writer: one phase, one lane."""
-    if workers <= 1:
-        return [[plan_batches(events, rows, batch_size)]]
-    ha = _bucket(events.account[rows], workers)
-    ht = _bucket(events.target[rows], workers)
-    phases: list[list[list[Rows]]] = []
-    for p in range(workers):
-        lanes = []
-        for k in range(workers):
-            cell = rows[(ha == k) & (ht == (k + p) % workers)]
-            lanes.append(plan_batches(events, cell, batch_size))
-        phases.append(lanes)
-    return phases
-
-
 def batch_params(
     events: EventTable, ids: pa.Array, text: pa.Array | None, rows: Rows
 ) -> dict[str, Any]:
@@ -224,15 +186,15 @@ def batch_params(
         if chunk.null_count < len(chunk):
             texts = chunk.to_pylist()
     return {
-        "ids": ids.take(take).to_pylist(),
-        "accounts": [events.accounts[i] for i in ua.tolist()],
-        "targets": [events.targets[i] for i in ut.tolist()],
-        "ai": ai.tolist(),
-        "ti": ti.tolist(),
+        "ids": QuietList(ids.take(take).to_pylist()),
+        "accounts": QuietList([events.accounts[i] for i in ua.tolist()]),
+        "targets": QuietList([events.targets[i] for i in ut.tolist()]),
+        "ai": QuietList(ai.tolist()),
+        "ti": QuietList(ti.tolist()),
         "actions": list(events.actions),
-        "act": events.action[rows].tolist(),
-        "ts": events.ts[rows].tolist(),
-        "text": texts,
+        "act": QuietList(events.action[rows].tolist()),
+        "ts": QuietList(events.ts[rows].tolist()),
+        "text": None if texts is None else QuietList(texts),
     }
 
 
@@ -240,15 +202,15 @@ def subset_params(params: dict[str, Any], keep: list[int]) -> dict[str, Any]:
     """The parameters of the rows ``keep`` only (their distinct keys re-indexed)."""
     out = dict(params)
     for col in ("ids", "act", "ts"):
-        out[col] = [params[col][i] for i in keep]
+        out[col] = QuietList([params[col][i] for i in keep])
     if params["text"] is not None:
-        out["text"] = [params["text"][i] for i in keep]
+        out["text"] = QuietList([params["text"][i] for i in keep])
     for keys, idx in (("accounts", "ai"), ("targets", "ti")):
         old = [params[idx][i] for i in keep]
         used = sorted(set(old))
         remap = {u: j for j, u in enumerate(used)}
-        out[keys] = [params[keys][u] for u in used]
-        out[idx] = [remap[u] for u in old]
+        out[keys] = QuietList([params[keys][u] for u in used])
+        out[idx] = QuietList([remap[u] for u in old])
     return out
 
 
@@ -372,7 +334,7 @@ def ingest_events(
     *,
     source: str = "",
     batch_size: int = BATCH_SIZE,
-    workers: int = 2,
+    workers: int = WORKERS,
     progress: Progress | None = None,
 ) -> IngestResult:
     """Store ``events`` (idempotent) with ``workers`` concurrent writers."""
@@ -381,51 +343,52 @@ def ingest_events(
     rows = first_rows(ids) if events.n else np.zeros(0, np.int64)
     text = _text_array(events)
     result = IngestResult(events=int(rows.size), duplicate_in_input=events.n - int(rows.size))
-    phases = plan_phases(events, rows, batch_size, workers)
+    schedule = BatchScheduler(events, rows, batch_size, workers)
     writer = BatchWriter(store, source=source)
     done = 0
     lock = threading.Lock()
-    failed = threading.Event()
     # optimistic create while the ingest's last written batch found no stored id; the
     # first batches are checked, so a re-ingest never pays for a failed create
     optimistic = False
     if progress is not None:
         progress(0, int(rows.size))
 
-    def lane(batches: list[Rows]) -> None:
-        nonlocal done, optimistic
-        for batch in batches:
-            if failed.is_set():
-                return
-            r = writer.write(batch_params(events, ids, text, batch), optimistic=optimistic)
-            with lock:
-                optimistic = r.duplicate == 0
-                result.new += r.new
-                result.duplicate_stored += r.duplicate
-                result.batches += 1
-                result.retries += r.attempts - 1
-                result.replayed_batches += int(r.replayed)
-                result.optimistic_batches += int(r.optimistic)
-                result.optimistic_misses += int(r.optimistic_miss)
-                done += int(batch.size)
-                now = done
-            if progress is not None:
-                progress(now, int(rows.size))
+    def write_batches() -> None:
+        try:
+            while (claim := schedule.take()) is not None:
+                write_claim(claim)
+        except BaseException:
+            schedule.stop()  # the other writers stop after their current batch
+            raise
 
-    for lanes in phases:
-        busy = [b for b in lanes if b]
-        if len(busy) <= 1:
-            for b in busy:
-                lane(b)
-            continue
-        with ThreadPoolExecutor(max_workers=len(busy), thread_name_prefix="ingest") as pool:
-            futures = [pool.submit(lane, b) for b in busy]
-            try:
-                for f in futures:
-                    f.result()
-            except BaseException:
-                failed.set()
-                raise
+    def write_claim(claim: Claim) -> None:
+        nonlocal done, optimistic
+        try:
+            r = writer.write(batch_params(events, ids, text, claim.rows), optimistic=optimistic)
+        finally:
+            schedule.release(claim)
+        with lock:
+            optimistic = r.duplicate == 0
+            result.new += r.new
+            result.duplicate_stored += r.duplicate
+            result.batches += 1
+            result.retries += r.attempts - 1
+            result.replayed_batches += int(r.replayed)
+            result.optimistic_batches += int(r.optimistic)
+            result.optimistic_misses += int(r.optimistic_miss)
+            done += int(claim.rows.size)
+            now = done
+        if progress is not None:
+            progress(now, int(rows.size))
+
+    n_writers = min(max(1, workers), len(schedule.cells))
+    if n_writers <= 1:
+        write_batches()
+    else:
+        with ThreadPoolExecutor(max_workers=n_writers, thread_name_prefix="ingest") as pool:
+            futures = [pool.submit(write_batches) for _ in range(n_writers)]
+            for f in futures:
+                f.result()
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -437,7 +400,7 @@ def ingest_file(
     fmt: str | None = None,
     strict: bool = False,
     batch_size: int = BATCH_SIZE,
-    workers: int = 2,
+    workers: int = WORKERS,
     progress: Progress | None = None,
     pseudonymiser: Pseudonymiser | None = None,
 ) -> tuple[IngestResult, InputInfo]:

@@ -26,8 +26,8 @@ from cib_detect.store.ingest import (
     generated_event_ids,
     ingest_events,
     ingest_file,
-    plan_batches,
 )
+from cib_detect.store.ingest_plan import plan_batches
 
 pytestmark = pytest.mark.neo4j
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
