@@ -284,9 +284,10 @@ def notes(steps: list[Step]) -> list[str]:
         "",
         "- **Ingest** is bound by Neo4j's CPU: each new event is one `ACTED` relationship with "
         "four properties, an entry in the `eventId` uniqueness index, MERGEd endpoints and its "
-        "share of the commit. The two writers take disjoint account x target cells of a hash "
-        "grid, so they never wait for each other's node locks; the id check is a separate, "
-        "lock-free read. What is left is CPU: on two cores shared by the JVM, the client and "
+        "share of the commit. The writers take batches from cells of an account x target hash "
+        "grid that no other writer holds (`cib_detect/store/ingest_plan.py`), so they never "
+        "wait for each other's node locks; the id check is a separate, lock-free read. What is "
+        "left is CPU: on two cores shared by the JVM, the client and "
         "(see 'other CPU s') the other processes of this machine, the rate moves with the "
         "machine's load. Re-ingesting a stored file reads and writes only the batch receipts.",
         "- **Export** reads the columnar copy each ingest batch writes on its receipt node "
