@@ -104,9 +104,11 @@ def _params(**kw: Any) -> DetectParams:
 
 def _preload_kernels() -> None:
     from cib_detect.detect.warm import warm_up
+    from cib_detect.memory import freeze_startup_objects
 
     with contextlib.suppress(Exception):  # a failed preload only costs time later
         warm_up()
+    freeze_startup_objects()  # start-up is over: later full GC passes skip its objects
 
 
 def _print_clusters(clusters: list[Cluster], top: int) -> None:

@@ -97,3 +97,18 @@ def no_hugepage_advice() -> bool:
     switch = getattr(getattr(np, "_core", None), "multiarray", None)
     set_advice = getattr(switch, "_set_madvise_hugepage", None)
     return bool(set_advice(False)) if set_advice is not None else False
+
+
+def freeze_startup_objects() -> int:
+    """Keep the objects alive now (modules, classes, compiled kernels: ~190k after the
+    imports) out of the cyclic garbage collector's full passes; returns how many.
+
+    A full pass walks every tracked object. Assembling a 2M-event run's clusters creates
+    enough objects to set one off, and it took ~95 ms walking start-up objects, none of
+    them garbage. Frozen objects are still freed by reference counting; objects made
+    later are collected as before. No collection first: that would cost the same pass.
+    """
+    import gc
+
+    gc.freeze()
+    return gc.get_freeze_count()

@@ -100,3 +100,23 @@ def test_row_estimates(tmp_path: Path) -> None:
     assert rows_upper_estimate(tmp_path / "e.csv.gz", "csv") is None
     assert rows_upper_estimate(tmp_path / "missing.csv", "csv") is None
     assert rows_upper_estimate(tmp_path / "e.csv", "parquet") is None
+
+
+def test_frozen_start_up_objects_leave_later_garbage_collectable() -> None:
+    code = (
+        "import gc\n"
+        "from cib_detect import memory\n"
+        "import cib_detect.detect.engine\n"
+        "n = memory.freeze_startup_objects()\n"
+        "class Node:\n"
+        "    pass\n"
+        "a, b = Node(), Node()\n"
+        "a.other, b.other = b, a\n"
+        "del a, b\n"
+        "print(n, gc.get_freeze_count(), len(gc.get_objects()), gc.collect())\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    frozen, count, tracked, collected = map(int, run.stdout.split())
+    assert frozen == count > 10_000  # the start-up objects (imports) are frozen
+    assert tracked < 1_000  # a full pass no longer walks them
+    assert collected >= 2  # a cycle made afterwards is still collected

@@ -108,8 +108,10 @@ class CibService:
                     log.info("schema_ready", created=created, abandoned_runs=abandoned)
                     if not warmed:
                         from cib_detect.detect.warm import warm_up
+                        from cib_detect.memory import freeze_startup_objects
 
                         log.info("kernels_warm", seconds=round(warm_up(), 3))
+                        freeze_startup_objects()  # later full GC passes skip start-up's
                         warmed = True
                     self._ready_once.set()
                 if not self.readiness.is_set():
