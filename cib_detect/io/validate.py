@@ -71,6 +71,15 @@ class _Collector:
             key = f"{field}: {reason}"
             self.report.by_reason[key] = self.report.by_reason.get(key, 0) + extra
 
+    def absorb(self, sub: _Collector, start: int = 0) -> None:
+        """Take over what ``sub`` found; its rows are this collector's from ``start`` on.
+        Counts beyond the examples are added unless ``sub`` reported into the same report."""
+        self.bad[start : start + sub.bad.size] |= sub.bad
+        self.found.extend(sub.found)
+        if sub.report is not self.report:
+            for key, extra in sub.report.by_reason.items():
+                self.report.by_reason[key] = self.report.by_reason.get(key, 0) + extra
+
 
 def _mask(arr: Any) -> Mask:
     """Boolean Arrow result -> numpy mask with nulls as False."""
@@ -199,9 +208,8 @@ def _plain_utf8_chunks(
             c = pc.cast(c, c.type.value_type)
         sub = _Collector(len(c), col.rows[start : start + len(c)], col.report)
         c = _as_utf8(c, field, sub)
-        col.bad[start : start + len(c)] |= sub.bad
+        col.absorb(sub, start)
         invalid[start : start + len(c)] = sub.bad
-        col.found.extend(sub.found)
         out.append(c)
         start += len(c)
     arr = pa.chunked_array(out, type=pa.string()) if out else pa.chunked_array([], pa.string())
@@ -437,10 +445,7 @@ def validate(
     finally:
         if pool is not None:
             pool.shutdown()
-    col.bad |= sub.bad
-    col.found.extend(sub.found)
-    for key, extra in sub.report.by_reason.items():
-        report.by_reason[key] = report.by_reason.get(key, 0) + extra
+    col.absorb(sub)
     if ids is not None:
         checked["event_id"] = ids
     violations = sorted([*(parse_rejects or []), *col.found], key=lambda v: (v.row or 0, v.field))
