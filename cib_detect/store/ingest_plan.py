@@ -33,10 +33,14 @@ CELLS_PER_WRITER = 2
 Rows = npt.NDArray[np.int64]
 
 
-def plan_batches(events: EventTable, rows: Rows, batch_size: int) -> list[Rows]:
-    """Cut ``rows`` into batches: grouped by account, ordered by target inside a batch."""
+def check_batch_size(batch_size: int) -> None:
     if batch_size < 1 or batch_size > MAX_BATCH_SIZE:
         raise InvalidInput(f"batch size must be between 1 and {MAX_BATCH_SIZE}")
+
+
+def plan_batches(events: EventTable, rows: Rows, batch_size: int) -> list[Rows]:
+    """Cut ``rows`` into batches: grouped by account, ordered by target inside a batch."""
+    check_batch_size(batch_size)
     order = rows[np.lexsort((events.target[rows], events.account[rows]))]
     batches: list[Rows] = []
     for lo in range(0, order.size, batch_size):
@@ -79,8 +83,7 @@ class BatchScheduler:
     out (or after :meth:`stop`). Each batch is handed out exactly once."""
 
     def __init__(self, events: EventTable, rows: Rows, batch_size: int, workers: int) -> None:
-        if batch_size < 1 or batch_size > MAX_BATCH_SIZE:
-            raise InvalidInput(f"batch size must be between 1 and {MAX_BATCH_SIZE}")
+        check_batch_size(batch_size)  # now, not when a cell is first planned
         self._events = events
         self._batch_size = batch_size
         g = 1 if workers <= 1 else CELLS_PER_WRITER * workers
