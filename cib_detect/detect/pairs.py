@@ -292,15 +292,13 @@ def _enumerate(
     return out[0], out[1], out[2], out[3]
 
 
-def _order_by_pair(
+def _order_by_a(
     rea: I32, reb: I32, rmask: npt.NDArray[np.uint8], objects: ObjectEvents, pool: Executor | None
 ) -> tuple[I32, I64, I32, npt.NDArray[np.uint8]]:
-    """Rows ordered by pair (lower account ``a``, then ``b``), stable: a counting sort by
-    ``a`` split over two threads (each thread scatters its half of the rows into places
-    reserved for it), then each account's few rows sorted by ``b`` in cache, accounts in
-    two ranges on two threads. Returns ``(order, a_ptr, b, mask)``: account ``a``'s rows
-    are ``order[a_ptr[a]:a_ptr[a + 1]]``, ascending by ``b`` and then by row index; ``b``
-    and ``mask`` are the rows' ``b`` and window mask in that order."""
+    """Rows ordered by their lower account ``a``, stably: a counting sort split over two
+    threads (each thread scatters its half of the rows into places reserved for it).
+    Returns ``(order, a_ptr)``: account ``a``'s rows are ``order[a_ptr[a]:a_ptr[a + 1]]``,
+    in ascending row order."""
     n, n_acc = rea.shape[0], objects.n_accounts
     half = n // 2 if pool is not None and n >= max(2, SPLIT_ROWS) else n
     ranges = [(0, half), (half, n)] if half < n else [(0, n)]
@@ -315,18 +313,14 @@ def _order_by_pair(
         starts.append(base.copy())
         base += h
     order = np.empty(n, dtype=np.int32)  # row indices fit: callers keep n < 2**31
-
-    def scatter(lo: int, hi: int) -> None:
-        coaction.scatter_by_a(rea, acc, lo, hi, starts[ranges.index((lo, hi))], order)
-
-    _map_chunks(pool, scatter, ranges)
     sb = np.empty(n, dtype=np.int32)
     smask = np.empty(n, dtype=np.uint8)
 
-    def by_b(a_lo: int, a_hi: int) -> None:
-        coaction.sort_by_b(order, a_ptr, a_lo, a_hi, reb, rmask, acc, sb, smask)
+    def scatter(lo: int, hi: int) -> None:
+        start = starts[ranges.index((lo, hi))]
+        coaction.scatter_by_a(rea, reb, rmask, acc, lo, hi, start, order, sb, smask)
 
-    _map_chunks(pool, by_b, _halves(a_ptr, pool))
+    _map_chunks(pool, scatter, ranges)
     return order, a_ptr, sb, smask
 
 
@@ -341,18 +335,20 @@ def _select(
 ) -> tuple[I64, I64, I64, int]:
     """Group rows by pair and keep pairs with ``min_rows`` rows or more.
 
-    Rows are ordered by pair (two counting sorts), then the accounts are split into two
-    ranges of about equal row counts scanned concurrently; results join in account order.
+    Rows are ordered by lower account (a counting sort), then the accounts are split
+    into two ranges of about equal row counts whose rows are grouped by pair
+    concurrently (:func:`coaction.select_pairs`); results join in account order, so
+    pairs come out sorted by ``(a, b)`` and each pair's rows in row order.
     """
-    order, a_ptr, sb, smask = _order_by_pair(rea, reb, rmask, objects, pool)
+    order, a_ptr, sb, smask = _order_by_a(rea, reb, rmask, objects, pool)
 
     def scan(a_lo: int, a_hi: int) -> tuple[I64, I64, I64, int]:
-        return coaction.scan_pairs(  # type: ignore[no-any-return]
-            order, a_ptr, a_lo, a_hi, sb, smask, n_w, min_rows
+        return coaction.select_pairs(  # type: ignore[no-any-return]
+            order, a_ptr, a_lo, a_hi, sb, smask, objects.n_accounts, n_w, min_rows
         )
 
     results = _map_chunks(pool, scan, _halves(a_ptr, pool))
-    rows = np.concatenate([r[0] for r in results])
+    rows = results[0][0] if len(results) == 1 else np.concatenate([r[0] for r in results])
     run_len = np.concatenate([r[1] for r in results])
     per_window = np.sum([r[2] for r in results], axis=0).astype(np.int64)
     return rows, run_len, per_window, int(sum(r[3] for r in results))

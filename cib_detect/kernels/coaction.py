@@ -237,50 +237,29 @@ def rows_per_a(rea, acc, lo, hi, n_accounts):
 
 
 @njit(cache=True, nogil=True)
-def scatter_by_a(rea, acc, lo, hi, start, order):
+def scatter_by_a(rea, reb, rmask, acc, lo, hi, start, order, sb, smask):
     """Stable counting-sort scatter of rows ``lo:hi`` by their lower account: row ``r``
-    goes to ``order[start[a]]`` (``start`` advances)."""
+    goes to ``order[start[a]]`` (``start`` advances), its higher account and window
+    mask to ``sb`` and ``smask`` at the same place."""
     for r in range(lo, hi):
         a = acc[rea[r]]
-        order[start[a]] = r
-        start[a] += 1
+        k = start[a]
+        order[k] = r
+        sb[k] = acc[reb[r]]
+        smask[k] = rmask[r]
+        start[a] = k + 1
 
 
 @njit(cache=True, nogil=True)
-def sort_by_b(order, a_ptr, a_lo, a_hi, reb, rmask, acc, sb, smask):
-    """Sort each lower account's rows (``order[a_ptr[a]:a_ptr[a + 1]]``, ascending row
-    indices) by their higher account, stably, for accounts ``a_lo:a_hi``; write each
-    row's higher account and window mask alongside (``sb``, ``smask``).
+def select_pairs(order, a_ptr, a_lo, a_hi, sb, smask, n_accounts, n_w, min_rows):
+    """Group the rows of lower accounts ``a_lo:a_hi`` by pair and keep the pairs with at
+    least ``min_rows`` rows.
 
-    One account's rows are few and sorted in cache: the key is ``b << 32 | position``,
-    so equal ``b`` keep their row order.
-    """
-    longest = 1
-    for a in range(a_lo, a_hi):
-        longest = max(longest, a_ptr[a + 1] - a_ptr[a])
-    keys = np.empty(longest, dtype=np.int64)
-    rows = np.empty(longest, dtype=np.int32)
-    low = np.int64(0xFFFFFFFF)
-    for a in range(a_lo, a_hi):
-        s = a_ptr[a]
-        n = a_ptr[a + 1] - s
-        for k in range(n):
-            r = order[s + k]
-            rows[k] = r
-            keys[k] = (np.int64(acc[reb[r]]) << 32) | k
-        _sort_small(keys, n)
-        for k in range(n):
-            r = rows[keys[k] & low]
-            order[s + k] = r
-            sb[s + k] = keys[k] >> 32
-            smask[s + k] = rmask[r]
-
-
-@njit(cache=True, nogil=True)
-def scan_pairs(order, a_ptr, a_lo, a_hi, sb, smask, n_w, min_rows):
-    """For accounts ``a_lo:a_hi`` (rows in ``order`` sorted by pair, with
-    their ``b`` and window mask in that order: ``sb``, ``smask``): find
-    each pair's run of rows and keep the pairs with at least ``min_rows`` rows.
+    ``order[a_ptr[a]:a_ptr[a + 1]]`` are account ``a``'s rows in ascending row order.
+    Each account's rows are tallied by higher account ``b`` in dense per-``b`` counters
+    (a sparse accumulator: no sort of the rows), then only the kept pairs' ``b`` are
+    sorted and their rows placed, so the output is the same as a stable sort by
+    ``(a, b)`` followed by a filter.
 
     Returns ``(keep_rows, run_len, per_window, n_pairs)``: kept row indices in pair
     order (rows of one pair keep their original, object, order), the kept pairs' row
@@ -288,7 +267,15 @@ def scan_pairs(order, a_ptr, a_lo, a_hi, sb, smask, n_w, min_rows):
     """
     lo = a_ptr[a_lo]
     hi = a_ptr[a_hi]
-    keep = np.zeros(hi - lo, dtype=np.bool_)
+    longest = 1
+    for a in range(a_lo, a_hi):
+        longest = max(longest, a_ptr[a + 1] - a_ptr[a])
+    cnt = np.zeros(n_accounts, dtype=np.int64)
+    seen = np.zeros(n_accounts, dtype=np.uint8)
+    place = np.zeros(n_accounts, dtype=np.int64)
+    touched = np.empty(longest, dtype=np.int32)
+    kept_b = np.empty(longest, dtype=np.int64)
+    keep_rows = np.empty(hi - lo, dtype=np.int64)
     run_len = np.empty((hi - lo) // max(1, min_rows) + 1, dtype=np.int64)
     per_window = np.zeros(n_w, dtype=np.int64)
     n_pairs = 0
@@ -296,33 +283,44 @@ def scan_pairs(order, a_ptr, a_lo, a_hi, sb, smask, n_w, min_rows):
     n_rows = 0
     for a in range(a_lo, a_hi):
         s = a_ptr[a]
-        e = a_ptr[a + 1]
-        k = s
-        while k < e:
-            b = sb[k]
-            k2 = k
-            mask = 0
-            while k2 < e and sb[k2] == b:
-                mask |= smask[k2]
-                k2 += 1
+        n = a_ptr[a + 1] - s
+        n_touched = 0
+        for k in range(n):
+            b = sb[s + k]
+            if cnt[b] == 0:
+                touched[n_touched] = b
+                n_touched += 1
+            cnt[b] += 1
+            seen[b] |= smask[s + k]
+        n_pairs += n_touched
+        n_sel = 0
+        for t in range(n_touched):
+            b = touched[t]
+            m = seen[b]
             for w in range(n_w):
-                if mask & (1 << w):
+                if m & (1 << w):
                     per_window[w] += 1
-            n_pairs += 1
-            if k2 - k >= min_rows:
-                for t in range(k, k2):
-                    keep[t - lo] = True
-                run_len[n_kept] = k2 - k
+            if cnt[b] >= min_rows:
+                kept_b[n_sel] = b
+                n_sel += 1
+        if n_sel:
+            _sort_small(kept_b, n_sel)
+            for t in range(n_sel):
+                b = kept_b[t]
+                place[b] = n_rows
+                n_rows += cnt[b]
+                run_len[n_kept] = cnt[b]
                 n_kept += 1
-                n_rows += k2 - k
-            k = k2
-    keep_rows = np.empty(n_rows, dtype=np.int64)
-    j = 0
-    for r in range(hi - lo):
-        if keep[r]:
-            keep_rows[j] = order[lo + r]
-            j += 1
-    return keep_rows, run_len[:n_kept].copy(), per_window, n_pairs
+            for k in range(n):
+                b = sb[s + k]
+                if cnt[b] >= min_rows:
+                    keep_rows[place[b]] = order[s + k]
+                    place[b] += 1
+        for t in range(n_touched):
+            b = touched[t]
+            cnt[b] = 0
+            seen[b] = 0
+    return keep_rows[:n_rows], run_len[:n_kept].copy(), per_window, n_pairs
 
 
 @njit(cache=True, nogil=True)

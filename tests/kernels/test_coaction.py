@@ -486,16 +486,18 @@ def test_cap_per_account_keeps_first_events() -> None:
 
 @SETTINGS
 @given(data=st.data())
-def test_pair_order_is_a_stable_sort_by_a_then_b(data: st.DataObject) -> None:
-    """``_order_by_pair`` against a NumPy lexsort, one and two threads (with groups past
-    the in-cache insertion sort's 24 rows)."""
-    n_acc = data.draw(st.integers(2, 6))
+def test_select_groups_rows_by_pair_like_a_stable_sort(data: st.DataObject) -> None:
+    """``_select`` against a NumPy lexsort by (a, b, row) and a filter on run length, one
+    and two threads (with more kept pairs per account than the in-cache insertion
+    sort's 24)."""
+    n_acc = data.draw(st.integers(2, 40))
+    min_rows = data.draw(st.integers(1, 3))
     n_ev = 40
     acc = np.array(
         data.draw(st.lists(st.integers(0, n_acc - 1), min_size=n_ev, max_size=n_ev)),
         dtype=np.int32,
     )
-    m = data.draw(st.integers(0, 120))
+    m = data.draw(st.integers(0, 200))
     draw = st.lists(st.integers(0, n_ev - 1), min_size=m, max_size=m)
     ea = np.array(data.draw(draw), dtype=np.int64)
     eb = np.array(data.draw(draw), dtype=np.int64)
@@ -512,12 +514,21 @@ def test_pair_order_is_a_stable_sort_by_a_then_b(data: st.DataObject) -> None:
         repeated=np.zeros(1, dtype=np.bool_), multi=np.zeros(n_ev, dtype=np.bool_),
     )  # fmt: skip
     ref = np.lexsort((np.arange(m), acc[reb], acc[rea]))
+    key = acc[rea[ref]].astype(np.int64) * n_acc + acc[reb[ref]]
+    heads = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1]))) if m else np.zeros(0, int)
+    run = np.diff(np.append(heads, m))
+    keep_run = run >= min_rows
+    kept_runs = zip(heads[keep_run], run[keep_run], strict=True)
+    ref_rows = [r for h, n in kept_runs for r in ref[h : h + n]]
+    pair_mask = np.bitwise_or.reduceat(rmask[ref], heads) if m else np.zeros(0, np.uint8)
+    ref_window = [int(((pair_mask >> w) & 1).sum()) for w in range(3)]
     with ThreadPoolExecutor(2) as pool, pytest.MonkeyPatch.context() as mp:
         mp.setattr(pairs_mod, "SPLIT_ROWS", 1)
         for p in (None, pool):
-            order, a_ptr, sb, smask = pairs_mod._order_by_pair(rea, reb, rmask, objects, p)
-            assert order.tolist() == ref.tolist()
-            assert np.array_equal(a_ptr, np.concatenate(([0], np.cumsum(np.bincount(
-                acc[rea], minlength=n_acc)))))  # fmt: skip
-            assert np.array_equal(sb, acc[reb[ref]])
-            assert np.array_equal(smask, rmask[ref])
+            rows, run_len, per_window, n_pairs = pairs_mod._select(
+                rea, reb, rmask, objects, 3, min_rows, p
+            )
+            assert rows.tolist() == ref_rows
+            assert run_len.tolist() == run[keep_run].tolist()
+            assert per_window.tolist() == ref_window
+            assert n_pairs == heads.size
