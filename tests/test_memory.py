@@ -77,9 +77,48 @@ def test_hugepage_advice_switch() -> None:
         set_advice(before)
 
 
-def test_reads_of_large_or_unknown_inputs_keep_the_default() -> None:
-    assert prepare_read(LARGE_RUN_EVENTS) is False
-    assert prepare_read(None) is False
+def test_reads_of_large_or_unknown_inputs_reserve_nothing() -> None:
+    assert prepare_read(lambda: LARGE_RUN_EVENTS) is None
+    assert prepare_read(lambda: None) is None
+
+
+def _faults_to_touch(setup: str, mib: int) -> tuple[int, bool]:
+    """In a fresh interpreter, after ``setup``: the page faults of filling a new ``mib``
+    MiB array, and whether it came from the heap (below the program break)."""
+    code = (
+        "import ctypes, resource, numpy as np\n"
+        "from cib_detect import memory\n"
+        "memory.no_hugepage_advice()\n"
+        f"{setup}\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        f"a = np.ones(({mib} << 20) // 8)\n"
+        "faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before\n"
+        "sbrk = ctypes.CDLL('libc.so.6').sbrk\n"
+        "sbrk.restype = ctypes.c_void_p\n"
+        "print(faults, int(a.ctypes.data < sbrk(0)))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    faults, in_heap = run.stdout.split()
+    return int(faults), in_heap == "1"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
+def test_a_reserved_heap_serves_a_run_without_page_faults() -> None:
+    pages = (48 << 20) // 4096
+    faults, in_heap = _faults_to_touch("pass", 48)
+    assert faults > pages // 2 and not in_heap  # glibc's default: a fresh mapping
+    reserve = "memory.keep_one_heap()\nmemory.reserve_heap(64 << 20).join()"
+    faults, in_heap = _faults_to_touch(reserve, 48)
+    assert faults < pages // 10 and in_heap  # the touched block, kept by the heap
+    # prepare_read sizes the block by the rows; a large run goes back to mappings
+    faults, _ = _faults_to_touch("memory.prepare_read(lambda: 250_000).join()", 48)
+    assert faults < pages // 10
+    faults, in_heap = _faults_to_touch(
+        "memory.prepare_read(lambda: 250_000).join()\n"
+        "assert memory.prepare_run(memory.LARGE_RUN_EVENTS)",
+        48,
+    )
+    assert faults > pages // 2 and not in_heap
 
 
 def test_row_estimates(tmp_path: Path) -> None:
