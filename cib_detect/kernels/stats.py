@@ -17,37 +17,47 @@ def expected_coactions(cand_a, cand_b, acc_ptr, acc_obj, acc_cnt, q):
     window ``w`` under the null. With ``n_a`` and ``n_b`` events on a shared object,
     the pair co-acts there with probability ``1 - (1 - q)^(n_a * n_b)``.
     Returns ``lam[len(cand_a), n_windows]`` and the number of shared objects.
+
+    Account ``a``'s event counts are spread over a dense per-object array once per run of
+    pairs with the same ``a`` (pairs come sorted by ``a``), so each pair walks only
+    ``b``'s objects; ``log1p(-q)`` is taken once per (object, window).
     """
     m = cand_a.shape[0]
+    n_obj = q.shape[0]
     n_w = q.shape[1]
     lam = np.zeros((m, n_w), dtype=np.float64)
     shared = np.zeros(m, dtype=np.int32)
+    log_miss = np.empty((n_obj, n_w), dtype=np.float64)
+    for o in range(n_obj):
+        for w in range(n_w):
+            qq = q[o, w]
+            log_miss[o, w] = math.log1p(-qq) if 0.0 < qq < 1.0 else 0.0
+    n_of_a = np.zeros(n_obj, dtype=np.float64)
+    current = -1
     for p in range(m):
         a = cand_a[p]
+        if a != current:
+            if current >= 0:
+                for i in range(acc_ptr[current], acc_ptr[current + 1]):
+                    n_of_a[acc_obj[i]] = 0.0
+            for i in range(acc_ptr[a], acc_ptr[a + 1]):
+                n_of_a[acc_obj[i]] = float(acc_cnt[i])
+            current = a
         b = cand_b[p]
-        i = acc_ptr[a]
-        ie = acc_ptr[a + 1]
-        j = acc_ptr[b]
-        je = acc_ptr[b + 1]
         c = 0
-        while i < ie and j < je:
-            oa = acc_obj[i]
-            ob = acc_obj[j]
-            if oa < ob:
-                i += 1
-            elif ob < oa:
-                j += 1
-            else:
-                nn = float(acc_cnt[i]) * float(acc_cnt[j])
-                for w in range(n_w):
-                    qq = q[oa, w]
-                    if qq >= 1.0:
-                        lam[p, w] += 1.0
-                    elif qq > 0.0:
-                        lam[p, w] += -math.expm1(nn * math.log1p(-qq))
-                c += 1
-                i += 1
-                j += 1
+        for j in range(acc_ptr[b], acc_ptr[b + 1]):
+            o = acc_obj[j]
+            na = n_of_a[o]
+            if na == 0.0:
+                continue
+            nn = na * float(acc_cnt[j])
+            for w in range(n_w):
+                qq = q[o, w]
+                if qq >= 1.0:
+                    lam[p, w] += 1.0
+                elif qq > 0.0:
+                    lam[p, w] += -math.expm1(nn * log_miss[o, w])
+            c += 1
         shared[p] = c
     return lam, shared
 
