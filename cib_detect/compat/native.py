@@ -60,9 +60,9 @@ def build(events: EventTable, p: NativeParams) -> NativeNetwork:
         return NativeNetwork(events.accounts, empty32, empty32, empty64, empty64, 0)
     obj, obj_target = action_target_objects(events)
     n_obj = int(obj.max()) + 1
-    order, obj_ptr = coaction.group_by_object(obj, events.ts, events.account, n_obj)
+    order, obj_ptr, acc_g, ts_g = coaction.group_by_object(obj, events.ts, events.account, n_obj)
     _, _, acc, ts, repeated, multi, _, _, _ = coaction.cap_and_gather(
-        order, obj_ptr, events.account, events.ts, n + 1, n_acc
+        order, obj_ptr, acc_g, ts_g, n + 1, n_acc
     )
     obj_s = obj[order]
     wins = np.array([np.int64(p.time_window) * 1000], dtype=np.int64)

@@ -52,9 +52,9 @@ def build_objects(
 
     ``event`` maps the rows given to event table rows (None: they are the same)."""
     n_obj = int(obj.max()) + 1 if obj.size else 0
-    order, obj_ptr = coaction.group_by_object(obj, ts, acc, n_obj)
+    order, obj_ptr, acc_g, ts_g = coaction.group_by_object(obj, ts, acc, n_obj)
     kept, kept_ptr, acc_s, ts_s, repeated, multi, acc_ptr, acc_obj, acc_cnt = (
-        coaction.cap_and_gather(order, obj_ptr, acc, ts, max(1, cap), n_accounts)
+        coaction.cap_and_gather(order, obj_ptr, acc_g, ts_g, max(1, cap), n_accounts)
     )
     return ObjectEvents(
         obj_ptr=kept_ptr,

@@ -447,45 +447,64 @@ def group_by_object(obj, ts, acc, n_obj):
     """Order events by (object, time, account): a stable counting sort by object, then
     a sort only inside objects whose events are not already in (time, account) order.
 
-    Returns ``(order, obj_ptr)``. Linear time for time-ordered input; the result does
-    not depend on the input order except among fully identical (object, time, account).
+    Returns ``(order, obj_ptr, acc_g, ts_g)``, ``acc_g``/``ts_g`` being the accounts and
+    times in that order (gathered while the rows are placed, so that no later pass reads
+    the input at random). Linear time for time-ordered input; the result does not depend
+    on the input order except among fully identical (object, time, account).
     """
-    order, obj_ptr = counting_order(obj, n_obj)
+    n = obj.shape[0]
+    obj_ptr = np.zeros(n_obj + 1, dtype=np.int64)
+    for i in range(n):
+        obj_ptr[obj[i] + 1] += 1
+    for o in range(n_obj):
+        obj_ptr[o + 1] += obj_ptr[o]
+    fill = obj_ptr[:-1].copy()
+    order = np.empty(n, dtype=np.int64)
+    acc_g = np.empty(n, dtype=acc.dtype)
+    ts_g = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        k = fill[obj[i]]
+        order[k] = i
+        acc_g[k] = acc[i]
+        ts_g[k] = ts[i]
+        fill[obj[i]] = k + 1
     for o in range(n_obj):
         s = obj_ptr[o]
         e = obj_ptr[o + 1]
         ts_sorted = True
         for k in range(s + 1, e):
-            if ts[order[k]] < ts[order[k - 1]]:
+            if ts_g[k] < ts_g[k - 1]:
                 ts_sorted = False
                 break
         if not ts_sorted:
-            seg = order[s:e].copy()
-            keys = np.empty(e - s, dtype=np.int64)
+            idx = np.argsort(ts_g[s:e], kind="mergesort")
+            seg_order = order[s:e].copy()
+            seg_acc = acc_g[s:e].copy()
+            seg_ts = ts_g[s:e].copy()
             for k in range(e - s):
-                keys[k] = ts[seg[k]]
-            idx = np.argsort(keys, kind="mergesort")
-            for k in range(e - s):
-                order[s + k] = seg[idx[k]]
+                order[s + k] = seg_order[idx[k]]
+                acc_g[s + k] = seg_acc[idx[k]]
+                ts_g[s + k] = seg_ts[idx[k]]
         # order runs of equal time by account (insertion sort: runs are short)
         k = s + 1
         while k < e:
-            if ts[order[k]] == ts[order[k - 1]]:
-                cur = order[k]
+            if ts_g[k] == ts_g[k - 1]:
+                cur, cur_acc, t = order[k], acc_g[k], ts_g[k]
                 j = k - 1
-                while j >= s and ts[order[j]] == ts[cur] and acc[order[j]] > acc[cur]:
+                while j >= s and ts_g[j] == t and acc_g[j] > cur_acc:
                     order[j + 1] = order[j]
+                    acc_g[j + 1] = acc_g[j]
                     j -= 1
                 order[j + 1] = cur
+                acc_g[j + 1] = cur_acc
             k += 1
-    return order, obj_ptr
+    return order, obj_ptr, acc_g, ts_g
 
 
 @njit(cache=True, nogil=True)
-def cap_and_gather(order, obj_ptr, acc, ts, cap, n_accounts):
+def cap_and_gather(order, obj_ptr, acc_g, ts_g, cap, n_accounts):
     """Keep each account's first ``cap`` events per object, from events grouped by object
-    and time-sorted (``order``/``obj_ptr`` of :func:`group_by_object`), gathering their
-    accounts and times on the way.
+    and time-sorted (``order``/``obj_ptr``/``acc_g``/``ts_g`` of :func:`group_by_object`).
 
     Returns ``(kept, kept_ptr, acc_s, ts_s, repeated, multi, acc_ptr, acc_obj,
     acc_cnt)``: the kept rows of ``order`` with their object pointers, accounts and
@@ -497,7 +516,7 @@ def cap_and_gather(order, obj_ptr, acc, ts, cap, n_accounts):
     n_obj = obj_ptr.shape[0] - 1
     kept = np.empty(n, dtype=np.int64)
     kept_ptr = np.zeros(n_obj + 1, dtype=np.int64)
-    acc_s = np.empty(n, dtype=acc.dtype)
+    acc_s = np.empty(n, dtype=acc_g.dtype)
     ts_s = np.empty(n, dtype=np.int64)
     repeated = np.zeros(n_obj, dtype=np.bool_)
     multi = np.zeros(n, dtype=np.bool_)
@@ -513,8 +532,7 @@ def cap_and_gather(order, obj_ptr, acc, ts, cap, n_accounts):
         e = obj_ptr[o + 1]
         first = k
         for i in range(s, e):
-            r = order[i]
-            a = acc[r]
+            a = acc_g[i]
             if seen[a] == 0:
                 slot[a] = t
                 trip_obj[t] = o
@@ -524,9 +542,9 @@ def cap_and_gather(order, obj_ptr, acc, ts, cap, n_accounts):
                 repeated[o] = True
             seen[a] += 1
             if seen[a] <= cap:
-                kept[k] = r
+                kept[k] = order[i]
                 acc_s[k] = a
-                ts_s[k] = ts[r]
+                ts_s[k] = ts_g[i]
                 k += 1
         kept_ptr[o + 1] = k
         if repeated[o]:

@@ -532,3 +532,25 @@ def test_select_groups_rows_by_pair_like_a_stable_sort(data: st.DataObject) -> N
             assert run_len.tolist() == run[keep_run].tolist()
             assert per_window.tolist() == ref_window
             assert n_pairs == heads.size
+
+
+@SETTINGS
+@given(data=st.data())
+def test_group_by_object_is_a_stable_sort_by_object_time_account(data: st.DataObject) -> None:
+    """``group_by_object`` against a NumPy lexsort (ties of time within an object, objects
+    out of time order, fully identical events keeping their input order), with the
+    accounts and times gathered in that order."""
+    n = data.draw(st.integers(0, 80))
+    n_obj = data.draw(st.integers(1, 5))
+    draw = st.lists(st.integers(0, n_obj - 1), min_size=n, max_size=n)
+    obj = np.array(data.draw(draw), dtype=np.int64)
+    ts = np.array(data.draw(st.lists(st.integers(0, 6), min_size=n, max_size=n)), np.int64)
+    if data.draw(st.booleans()):
+        ts = np.sort(ts)  # time-ordered input: the fast path
+    acc = np.array(data.draw(st.lists(st.integers(0, 4), min_size=n, max_size=n)), np.int32)
+    order, obj_ptr, acc_g, ts_g = coaction.group_by_object(obj, ts, acc, n_obj)
+    ref = np.lexsort((acc, ts, obj))
+    assert order.tolist() == ref.tolist()
+    assert obj_ptr.tolist() == [0, *np.cumsum(np.bincount(obj, minlength=n_obj)).tolist()]
+    assert acc_g.tolist() == acc[ref].tolist()
+    assert ts_g.tolist() == ts[ref].tolist()
