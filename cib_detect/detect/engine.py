@@ -159,14 +159,14 @@ def _text_signal(
 
 
 def _evidence_in_order(
-    signals: list[PairSignal], refs: list[ev.EdgeRef], events: EventTable, max_examples: int
+    signals: list[PairSignal], refs: ev.EdgeRefs, events: EventTable, max_examples: int
 ) -> tuple[Evidence, ...]:
     """Evidence for ``refs``, built per signal in bulk, returned in the refs' order."""
     out: list[Evidence | None] = [None] * len(refs)
     for si, sig in enumerate(signals):
-        positions = [i for i, r in enumerate(refs) if r.signal == si]
-        built = ev.make_evidence(sig, [refs[i] for i in positions], events, max_examples)
-        for i, item in zip(positions, built, strict=True):
+        positions, pairs, wins = refs.of_signal(si)
+        built = ev.make_evidence(sig, pairs, wins, events, max_examples)
+        for i, item in zip(positions.tolist(), built, strict=True):
             out[i] = item
     return tuple(x for x in out if x is not None)
 
@@ -206,47 +206,44 @@ def _assemble(
         density = n_edges / (size * (size - 1) / 2)
         if density < params.min_cluster_density:
             continue
-        refs: list[ev.EdgeRef] = []
-        lp_parts: list[npt.NDArray[np.float64]] = []
-        dtw_parts: list[npt.NDArray[np.float64]] = []
-        keys: list[tuple[float, float, int, int, int]] = []
+        parts: list[list[np.ndarray]] = [[] for _ in range(8)]
         for si, (sig, mask) in enumerate(zip(signals, masks, strict=True)):
             idx = ev.pair_index(sig, e_a[s:e], e_b[s:e])
             idx = idx[idx >= 0]
             idx = idx[mask[idx].any(axis=1)]
             best = ev.best_windows(sig, mask, idx)
-            refs.extend(
-                ev.EdgeRef(si, p, w) for p, w in zip(idx.tolist(), best.tolist(), strict=True)
-            )
-            lp_sig = sig.log10_p[idx, best]
-            lp_parts.append(lp_sig)
-            dtw_parts.append(sig.med_dt[idx, best] / (1000.0 * np.asarray(sig.windows)[best]))
-            keys.extend(
-                (-round(wt, 9), lp, a, b, si)
-                for wt, lp, a, b in zip(
-                    sig.weight[idx, best].tolist(),
-                    lp_sig.tolist(),
-                    sig.pair_a[idx].tolist(),
-                    sig.pair_b[idx].tolist(),
-                    strict=True,
-                )
-            )
-        lp = np.concatenate(lp_parts)
-        dtw = np.concatenate(dtw_parts)
+            columns: list[np.ndarray] = [
+                np.full(idx.size, si, dtype=np.int64),
+                idx,
+                best,
+                sig.log10_p[idx, best],
+                sig.med_dt[idx, best] / (1000.0 * np.asarray(sig.windows)[best]),
+                sig.weight[idx, best],
+                sig.pair_a[idx],
+                sig.pair_b[idx],
+            ]
+            for part, column in zip(parts, columns, strict=True):
+                part.append(column)
+        ref_sig, ref_pair, ref_win, lp, dtw, wt, ref_a, ref_b = (np.concatenate(p) for p in parts)
+        refs = ev.EdgeRefs(ref_sig, ref_pair, ref_win)
         scores = sub_scores(size, n_edges, e_w[s:e], lp, dtw)
-        ranked = [refs[i] for i in sorted(range(len(refs)), key=keys.__getitem__)]
-        kept = ranked[: params.max_evidence_edges]
+        # strongest first: weight (to 9 decimals, as Python rounds), p-value, then the
+        # pair's account codes and the signal; a stable sort keeps equal keys in order
+        weight_key = -np.array([round(x, 9) for x in wt.tolist()], dtype=np.float64)
+        ranked = np.lexsort((ref_sig, ref_b, ref_a, lp, weight_key))
+        kept = refs.take(ranked[: params.max_evidence_edges])
         names = [events.accounts[int(m)] for m in members]
+        combos = np.unique(ref_sig * (1 << 32) + ref_win).tolist()
         drafts.append(
             (
                 overall(scores),
                 scores,
                 names,
-                sorted({signals[r.signal].label(r.window) for r in refs}),
+                sorted({signals[c >> 32].label(c & 0xFFFFFFFF) for c in combos}),
                 ev.shared_targets(signals, refs, events, popularity, params.top_targets),
                 _evidence_in_order(signals, kept, events, params.max_examples),
                 n_edges,
-                len(ranked) > len(kept),
+                len(refs) > len(kept),
             )
         )
         clock.tick((gi + 1) / n_groups)

@@ -20,12 +20,23 @@ Mask = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
-class EdgeRef:
-    """One significant (pair, signal, window) inside a cluster."""
+class EdgeRefs:
+    """Significant (pair, signal, window) edges inside a cluster, as parallel arrays."""
 
-    signal: int  # index into the signal list
-    pair: int  # pair index inside that signal
-    window: int  # window index inside that signal
+    signal: I64  # index into the signal list
+    pair: I64  # pair index inside that signal
+    window: I64  # window index inside that signal
+
+    def __len__(self) -> int:
+        return int(self.pair.shape[0])
+
+    def take(self, idx: I64) -> EdgeRefs:
+        return EdgeRefs(self.signal[idx], self.pair[idx], self.window[idx])
+
+    def of_signal(self, si: int) -> tuple[I64, I64, I64]:
+        """Positions, pairs and windows of the edges of signal ``si``."""
+        pos = np.flatnonzero(self.signal == si)
+        return pos, self.pair[pos], self.window[pos]
 
 
 def pair_index(signal: PairSignal, a: npt.NDArray[np.int32], b: npt.NDArray[np.int32]) -> I64:
@@ -45,13 +56,12 @@ def best_windows(signal: PairSignal, mask: Mask, pairs: I64) -> I64:
 
 
 def make_evidence(
-    signal: PairSignal, refs: list[EdgeRef], events: EventTable, max_examples: int
+    signal: PairSignal, pairs: I64, wins: I64, events: EventTable, max_examples: int
 ) -> list[Evidence]:
-    """Evidence records for refs of one signal, with their best example co-actions."""
-    if not refs:
+    """Evidence records for edges ``(pairs, wins)`` of one signal, with their best
+    example co-actions."""
+    if not pairs.size:
         return []
-    pairs = np.array([r.pair for r in refs], dtype=np.int64)
-    wins = np.array([r.window for r in refs], dtype=np.int64)
     picked = ev_kernels.pick_examples(
         signal.pair_ptr,
         signal.row_mask,
@@ -129,7 +139,7 @@ def make_evidence(
 
 def shared_targets(
     signals: list[PairSignal],
-    refs: list[EdgeRef],
+    refs: EdgeRefs,
     events: EventTable,
     popularity: I64,
     limit: int,
@@ -140,15 +150,10 @@ def shared_targets(
     """
     ev: list[I64] = []
     for si, sig in enumerate(signals):
-        mine = [r for r in refs if r.signal == si]
-        if not mine:
+        _, pairs, wins = refs.of_signal(si)
+        if not pairs.size:
             continue
-        rows = ev_kernels.ref_rows(
-            sig.pair_ptr,
-            sig.row_mask,
-            np.array([r.pair for r in mine], dtype=np.int64),
-            np.array([r.window for r in mine], dtype=np.int64),
-        )
+        rows = ev_kernels.ref_rows(sig.pair_ptr, sig.row_mask, pairs, wins)
         ev.append(sig.objects.event[sig.row_ea[rows]])
         ev.append(sig.objects.event[sig.row_eb[rows]])
     if not ev:
