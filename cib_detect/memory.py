@@ -26,8 +26,8 @@ KEEP_TRIM_THRESHOLD = 2**31 - 1
 #: far from any limit and the page faults of fresh mappings cost more than they save).
 LARGE_RUN_EVENTS = 4_000_000
 #: Heap touched ahead of a run, per event of its input (:func:`reserve_heap`): a 2M-event
-#: run from Parquet left ~34k page faults inside the run with 150 bytes per event, ~7k
-#: with 225 (ad hoc, benchmarks/RESULTS.md).
+#: run from Parquet left ~34k page faults inside the run with 150 bytes per event, ~9k
+#: with 225 (ad hoc, in-process).
 RESERVE_BYTES_PER_EVENT = 256
 
 
@@ -79,7 +79,7 @@ def return_large_blocks_to_os() -> bool:
     freed, after which the engine's large temporary arrays come from the heap and the
     freed space stays in the process: about 200 MB more peak memory on 10M events. Also
     restores the default trim threshold and limit on mappings (undoing
-    :func:`keep_freed_memory` and :func:`reserve_heap`, except its single arena) and
+    :func:`keep_freed_memory` and :func:`keep_one_heap`, except its single arena) and
     gives back the free memory the heap holds now. Does nothing (returns False) where the C
     library is not glibc.
     """
@@ -107,9 +107,10 @@ def reserve_heap(n_bytes: int) -> threading.Thread | None:
     before the run), or None where the C library is not glibc.
 
     On this project's 2-core VM (nested virtualisation) the first touch of a fresh 4 KiB
-    page costs 2-8 µs, and a 2M-event run touched ~120k of them between opening the
-    input and writing its JSON: 0.35-2 s of system time, the part of the run that moved
-    most with the machine's load. The block touched here serves the run's arrays
+    page costs about 2 µs when the machine is quiet and several times that in its slow
+    phases, and a 2M-event run touched ~120k of them between opening the input and
+    writing its JSON: system time was the part of the run that moved most with the
+    machine's load (benchmarks/RESULTS.md). The block touched here serves the run's arrays
     without faults, and the touching overlaps the loading of the kernels, when the
     second core is idle.
     """

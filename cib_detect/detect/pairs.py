@@ -297,8 +297,9 @@ def _order_by_a(
 ) -> tuple[I32, I64, I32, npt.NDArray[np.uint8]]:
     """Rows ordered by their lower account ``a``, stably: a counting sort split over two
     threads (each thread scatters its half of the rows into places reserved for it).
-    Returns ``(order, a_ptr)``: account ``a``'s rows are ``order[a_ptr[a]:a_ptr[a + 1]]``,
-    in ascending row order."""
+    Returns ``(order, a_ptr, b, mask)``: account ``a``'s rows are
+    ``order[a_ptr[a]:a_ptr[a + 1]]``, in ascending row order; ``b`` and ``mask`` are the
+    rows' higher account and window mask in that order."""
     n, n_acc = rea.shape[0], objects.n_accounts
     half = n // 2 if pool is not None and n >= max(2, SPLIT_ROWS) else n
     ranges = [(0, half), (half, n)] if half < n else [(0, n)]

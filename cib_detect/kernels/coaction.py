@@ -255,11 +255,11 @@ def select_pairs(order, a_ptr, a_lo, a_hi, sb, smask, n_accounts, n_w, min_rows)
     """Group the rows of lower accounts ``a_lo:a_hi`` by pair and keep the pairs with at
     least ``min_rows`` rows.
 
-    ``order[a_ptr[a]:a_ptr[a + 1]]`` are account ``a``'s rows in ascending row order.
-    Each account's rows are tallied by higher account ``b`` in dense per-``b`` counters
-    (a sparse accumulator: no sort of the rows), then only the kept pairs' ``b`` are
-    sorted and their rows placed, so the output is the same as a stable sort by
-    ``(a, b)`` followed by a filter.
+    ``order[a_ptr[a]:a_ptr[a + 1]]`` are account ``a``'s rows in ascending row order,
+    ``sb`` and ``smask`` their higher accounts and window masks. Each account's rows are
+    tallied by higher account ``b`` in dense per-``b`` counters (a sparse accumulator: no
+    sort of the rows), then only the kept pairs' ``b`` are sorted and their rows placed,
+    so the output is the same as a stable sort by ``(a, b)`` followed by a filter.
 
     Returns ``(keep_rows, run_len, per_window, n_pairs)``: kept row indices in pair
     order (rows of one pair keep their original, object, order), the kept pairs' row
