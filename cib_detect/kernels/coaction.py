@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from cib_detect.kernels.sorting import counting_order
+from cib_detect.kernels.sorting import counting_order, key_pointers
 
 
 @njit(cache=True, nogil=True)
@@ -453,11 +453,7 @@ def group_by_object(obj, ts, acc, n_obj):
     on the input order except among fully identical (object, time, account).
     """
     n = obj.shape[0]
-    obj_ptr = np.zeros(n_obj + 1, dtype=np.int64)
-    for i in range(n):
-        obj_ptr[obj[i] + 1] += 1
-    for o in range(n_obj):
-        obj_ptr[o + 1] += obj_ptr[o]
+    obj_ptr = key_pointers(obj, n_obj)
     fill = obj_ptr[:-1].copy()
     order = np.empty(n, dtype=np.int64)
     acc_g = np.empty(n, dtype=acc.dtype)

@@ -7,6 +7,18 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
+def key_pointers(keys, n_keys):
+    """Where each integer key's rows start in key order: ``ptr[k]:ptr[k+1]`` is the span
+    of the rows with key ``k`` in ``[0, n_keys)`` (the first pass of a counting sort)."""
+    ptr = np.zeros(n_keys + 1, dtype=np.int64)
+    for i in range(keys.shape[0]):
+        ptr[keys[i] + 1] += 1
+    for k in range(n_keys):
+        ptr[k + 1] += ptr[k]
+    return ptr
+
+
+@njit(cache=True, nogil=True)
 def counting_order(keys, n_keys):
     """Stable counting sort of rows by integer ``keys`` in ``[0, n_keys)``.
 
@@ -14,11 +26,7 @@ def counting_order(keys, n_keys):
     their original order.
     """
     n = keys.shape[0]
-    ptr = np.zeros(n_keys + 1, dtype=np.int64)
-    for i in range(n):
-        ptr[keys[i] + 1] += 1
-    for k in range(n_keys):
-        ptr[k + 1] += ptr[k]
+    ptr = key_pointers(keys, n_keys)
     fill = ptr[:-1].copy()
     order = np.empty(n, dtype=np.int64)
     for i in range(n):
