@@ -4,8 +4,13 @@
     .venv/bin/python benchmarks/neo4j_bench.py --sizes 1e5,1e6 --detect-size 1e6 \
         --results benchmarks/RESULTS.md
 
-First a warm-up (``--warmup`` events ingested and exported, not measured: a freshly
-started JVM runs Cypher several times slower until its JIT has compiled the hot paths).
+First a warm-up, not measured: the ``--warmup`` world is ingested into the emptied
+database and exported, in rounds, until the server's JIT compiler used less than
+``--warmup-jit`` of the server's CPU in a round (at most ``--warmup-rounds`` rounds). A
+freshly started JVM spends about as much CPU compiling Neo4j's hot paths as running them
+during its first 10^6 events, so a short warm-up leaves compilation inside the measured
+steps. The warm-up rounds are reported too; with ``--restart`` the local server is
+restarted first, so the first round is the ingest of a cold server.
 Then, for each size: the database is emptied (schema kept), the world file
 ``benchmarks/data/world_<size>_s<seed>.parquet`` (generated when missing) is ingested with
 ``cib-detect ingest`` and then ingested again (all duplicates), and the stored events are
@@ -14,8 +19,9 @@ exported back into an ``EventTable`` (``export_events``, in this process, best o
 comparison, ``cib-detect detect`` on the same file, and checks both give the same clusters.
 
 Reported per step: wall time, events/s, CPU seconds of the Neo4j server (read from
-``/proc`` when the local server runs here), of the client, and of every other process of
-the machine during the step (on a shared machine, what the benchmark competed with).
+``/proc`` when the local server runs here) and how much of it its JIT compiler took (from
+``jcmd PerfCounter.print``), of the client, and of every other process of the machine
+during the step (on a shared machine, what the benchmark competed with).
 ``--results`` rewrites the "## Neo4j store" section of RESULTS.md (and nothing else). It
 empties the database: do not point it at data you want to keep.
 """
@@ -30,6 +36,7 @@ import platform
 import re
 import resource
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -59,7 +66,7 @@ from cib_detect.synthetic import generate_world, write_world  # noqa: E402
 SECTION = "## Neo4j store (`cib-detect ingest`, `detect --from-neo4j`)"
 WIPE = (
     "MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 20000 ROWS",
-    "MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 20000 ROWS",
+    "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 20000 ROWS",
 )
 
 
@@ -72,6 +79,7 @@ class Step:
     client_cpu_s: float | None
     command: str
     other_cpu_s: float | None = None
+    server_jit_s: float | None = None  # of server_cpu_s: the JIT compiler's threads
     detail: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -94,6 +102,23 @@ class ServerCpu:
             return None
         ticks = os.sysconf("SC_CLK_TCK")
         return (int(fields[11]) + int(fields[12])) / ticks
+
+    def jit(self) -> float | None:
+        """Seconds the JVM's JIT compiler threads have spent compiling so far."""
+        if self.pid is None or shutil.which("jcmd") is None:
+            return None
+        try:
+            out = subprocess.run(
+                ["jcmd", str(self.pid), "PerfCounter.print"],
+                capture_output=True, text=True, timeout=30, check=False,
+            ).stdout  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        kv = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        try:
+            return int(kv["java.ci.totalTime"]) / int(kv["sun.os.hrt.frequency"])
+        except (KeyError, ValueError, ZeroDivisionError):
+            return None
 
 
 def machine_cpu() -> float | None:
@@ -120,6 +145,7 @@ def _diff(a: float | None, b: float | None) -> float | None:
 
 
 def run_cli(cmd: list[str], server: ServerCpu, name: str, events: int) -> tuple[Step, Any]:
+    j0 = server.jit()
     m0, s0, c0, t0 = machine_cpu(), server.read(), _children_cpu(), time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
@@ -131,6 +157,7 @@ def run_cli(cmd: list[str], server: ServerCpu, name: str, events: int) -> tuple[
     doc = json.loads(proc.stdout)
     step = Step(name, events, wall, _diff(s0, server.read()), _children_cpu() - c0, _display(cmd))
     step.other_cpu_s = _other(m0, m1, step)
+    step.server_jit_s = _diff(j0, server.jit())
     return step, doc
 
 
@@ -173,6 +200,7 @@ def measure_export(
     stats_best: dict[str, Any] = {}
     walls = []
     for _ in range(repeat):
+        j0 = server.jit()
         m0, s0, c0, t0 = machine_cpu(), server.read(), _self_cpu(), time.perf_counter()
         events, stats = export_events(store, with_event_ids=with_ids, use_copies=use_copies)
         wall = time.perf_counter() - t0
@@ -191,6 +219,7 @@ def measure_export(
             f"export_events(store{args})",
         )
         step.other_cpu_s = _other(m0, m1, step)
+        step.server_jit_s = _diff(j0, server.jit())
         del events
         if best is None or wall < best.wall_s:
             best, stats_best = step, stats.as_record()
@@ -229,17 +258,37 @@ def markdown(steps: list[Step], meta: dict[str, Any], bench_cmd: str) -> str:
         f"{_env_prefix()}{bench_cmd}",
         "```",
         "",
-        "| step | events | wall s | events/s | Neo4j CPU s | client CPU s | other CPU s "
-        "| command |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| step | events | wall s | events/s | Neo4j CPU s | of which JIT s | client CPU s "
+        "| other CPU s | command |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for s in steps:
         lines.append(
             f"| {s.name} | {s.events:,} | {s.wall_s:.2f} | {s.rate:,.0f} | "
-            f"{_fmt(s.server_cpu_s)} | {_fmt(s.client_cpu_s)} | {_fmt(s.other_cpu_s)} | "
-            f"`{s.command}` |"
+            f"{_fmt(s.server_cpu_s)} | {_fmt(s.server_jit_s, 1)} | {_fmt(s.client_cpu_s)} | "
+            f"{_fmt(s.other_cpu_s)} | `{s.command}` |"
         )
     lines.append("")
+    warm = meta.get("warmup", [])
+    if warm:
+        lines += [
+            f"Warm-up (not in the table): {len(warm)} round(s) of ingest + export of "
+            f"{meta['warmup_world']} into the emptied database"
+            + (
+                ", the first right after a restart of the server (cold JIT)"
+                if meta["restarted"]
+                else ""
+            )
+            + ": ingest "
+            + "; ".join(
+                f"{w['rate']:,.0f} events/s (Neo4j {_per_event(w['server_cpu_s'], w['events'])} "
+                f"µs per event, JIT {_fmt(w['server_jit_s'], 1)} s)"
+                for w in warm
+            )
+            + f". It stops when the JIT took under {meta['warmup_jit']:.0%} of the server's "
+            f"CPU in a round (at most {meta['warmup_rounds']} rounds).",
+            "",
+        ]
     lines.extend(meta.get("notes", []))
     return "\n".join(lines).rstrip() + "\n"
 
@@ -275,8 +324,13 @@ def notes(steps: list[Step]) -> list[str]:
         bound = 2e6 / max(us_server + us_client, 1e-9)
         runs = s.detail.get("all_rates")
         seen = f" (runs: {', '.join(f'{r:,}' for r in runs)} events/s)" if runs else ""
+        jit = (
+            f" (JIT {1e6 * s.server_jit_s / s.events:.1f} µs of it)"
+            if s.server_jit_s is not None
+            else ""
+        )
         out.append(
-            f"- {s.name}, {s.events:,} events: Neo4j {us_server:.1f} µs + client "
+            f"- {s.name}, {s.events:,} events: Neo4j {us_server:.1f} µs{jit} + client "
             f"{us_client:.1f} µs; two fully busy cores would allow about {bound:,.0f} "
             f"events/s, measured {s.rate:,.0f}{seen}."
         )
@@ -335,9 +389,21 @@ def main(argv: Iterable[str] | None = None) -> int:
     ap.add_argument(
         "--warmup",
         type=parse_count,
-        default=200_000,
-        help="events ingested and exported first, unmeasured, so the server's JIT is warm "
-        "(0: none)",
+        default=1_000_000,
+        help="events of the world ingested and exported in each warm-up round (0: no warm-up)",
+    )
+    ap.add_argument(
+        "--warmup-jit",
+        type=float,
+        default=0.05,
+        help="warm-up ends after a round in which the server's JIT took less than this share "
+        "of its CPU",
+    )
+    ap.add_argument("--warmup-rounds", type=int, default=4, help="most warm-up rounds")
+    ap.add_argument(
+        "--restart",
+        action="store_true",
+        help="restart the local server first (the first warm-up round is then a cold ingest)",
     )
     ap.add_argument("--results", type=Path, default=None, help="rewrite the Neo4j section")
     ap.add_argument("--json-out", type=Path, default=None)
@@ -347,6 +413,9 @@ def main(argv: Iterable[str] | None = None) -> int:
 
     settings = load_settings().neo4j
     uri = args.neo4j or settings.uri
+    if args.restart:
+        local_neo4j.stop(settings)
+        local_neo4j.start(settings)
     status = local_neo4j.status(settings)
     server = ServerCpu(status["pid"] if status["running"] and uri == settings.uri else None)
     sizes = sorted({parse_count(s) for s in args.sizes.split(",") if s.strip()})
@@ -360,14 +429,29 @@ def main(argv: Iterable[str] | None = None) -> int:
     uri_args = ["--neo4j", args.neo4j] if args.neo4j else []
     steps: list[Step] = []
     details: dict[str, Any] = {}
+    warmup: list[dict[str, Any]] = []
 
     with GraphStore.open(settings, uri) as store:
         if args.warmup:
             world = ensure_world(args.warmup, args.seed, args.data_dir)
-            print(f"[neo4j-bench] warm-up on {world.name} (not measured)", flush=True)
-            wipe(store)
-            run_cli([args.cli, "ingest", str(world), "--json", *common, *uri_args], server, "", 0)
-            export_events(store)
+            for r in range(1, args.warmup_rounds + 1):
+                wipe(store)
+                step, doc = run_cli(
+                    [args.cli, "ingest", str(world), "--json", *common, *uri_args], server, "", 0
+                )
+                step.events = int(doc["events"])
+                warmup.append({k: getattr(step, k) for k in (
+                    "events", "wall_s", "server_cpu_s", "server_jit_s", "rate")})  # fmt: skip
+                export_events(store)
+                share = (step.server_jit_s or 0.0) / max(step.server_cpu_s or 0.0, 1e-9)
+                print(
+                    f"[neo4j-bench] warm-up {r} on {world.name} (not measured): "
+                    f"{step.rate:,.0f} events/s, JIT {_fmt(step.server_jit_s, 1)} s of "
+                    f"{_fmt(step.server_cpu_s, 1)} s server CPU",
+                    flush=True,
+                )
+                if step.server_jit_s is None or share < args.warmup_jit:
+                    break
         for n in sizes:
             world = ensure_world(n, args.seed, args.data_dir)
             print(f"[neo4j-bench] {world.name}: emptying the database", flush=True)
@@ -463,6 +547,11 @@ def main(argv: Iterable[str] | None = None) -> int:
         "rust_ext": _version("neo4j-rust-ext"),
         "batch_size": args.batch_size,
         "workers": args.workers,
+        "warmup": warmup,
+        "warmup_world": f"world_{size_label(args.warmup)}_s{args.seed}" if args.warmup else "",
+        "warmup_jit": args.warmup_jit,
+        "warmup_rounds": args.warmup_rounds,
+        "restarted": args.restart,
     }
     detect_steps = [s for s in steps if s.name == "detect --from-neo4j"]
     extra = []

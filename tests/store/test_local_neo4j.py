@@ -7,8 +7,10 @@ starts one, and stops it again at the end. Every wait is bounded by ``start_time
 from __future__ import annotations
 
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +90,46 @@ def test_wrong_password_is_reported(settings: Neo4jSettings, server: int) -> Non
         local_neo4j.wait_for_bolt(
             "127.0.0.1", settings.bolt_port, 10, auth=(settings.user, "definitely-wrong")
         )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_conf_file_settings_apply(settings: Neo4jSettings, server: int, tmp_path: Path) -> None:
+    """A second server whose ``conf/neo4j.conf`` sets the page cache and a transaction
+    timeout runs with both; the launcher's own settings (Bolt on 127.0.0.1) still hold."""
+    from neo4j import GraphDatabase
+
+    home = tmp_path / "home"
+    (home / "conf").mkdir(parents=True)
+    (home / "lib").symlink_to(local_neo4j._home(settings) / "lib")  # installed above
+    (home / "conf" / "neo4j.conf").write_text(
+        "# tuning of a local server\n"
+        "server.memory.pagecache.size=64m\n"
+        "db.transaction.timeout=77s\n"
+        "server.bolt.listen_address=0.0.0.0:1\n"  # ignored: the launcher fixes it
+    )
+    port = _free_port()
+    other = settings.model_copy(
+        update={"home": home, "bolt_port": port, "uri": f"bolt://127.0.0.1:{port}"}
+    )
+    local_neo4j.start(other, wait=True)
+    try:
+        with GraphDatabase.driver(
+            local_neo4j.bolt_uri(other), auth=(other.user, other.password), connection_timeout=10
+        ) as driver:
+            records, _, _ = driver.execute_query(
+                "SHOW SETTINGS YIELD name, value "
+                "WHERE name IN ['server.memory.pagecache.size', 'db.transaction.timeout', "
+                "'server.bolt.listen_address'] RETURN name, value",
+                database_=other.database,
+            )
+        got = {r["name"]: r["value"] for r in records}
+        assert got["db.transaction.timeout"] == "1m17s"
+        assert got["server.memory.pagecache.size"] in ("64.00MiB", "67108864", "64m")
+        assert got["server.bolt.listen_address"] == f"127.0.0.1:{port}"
+    finally:
+        assert local_neo4j.stop(other, timeout=60)

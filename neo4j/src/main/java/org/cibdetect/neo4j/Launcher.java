@@ -1,7 +1,10 @@
 package org.cibdetect.neo4j;
 
+import java.io.IOException;
+import java.io.Reader;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
@@ -27,9 +30,15 @@ import picocli.CommandLine;
  * {@code neo4j} is set from {@code CIB_NEO4J__PASSWORD} (default {@code cib-detect-local}) before
  * the first start, exactly as {@code neo4j-admin dbms set-initial-password} does; later starts keep
  * whatever password the system database holds. SIGTERM/SIGINT shut the DBMS down cleanly.
+ *
+ * <p>Settings in {@code <home>/conf/neo4j.conf}, when that file exists, apply as in a packaged
+ * Neo4j, except the ones this launcher fixes: the listen addresses, the connectors and
+ * authentication. The page cache is 512 MiB unless the file sets {@code
+ * server.memory.pagecache.size}.
  */
 public final class Launcher {
     private static final String HOST = "127.0.0.1";
+    private static final String CONF = "conf/neo4j.conf";
 
     private Launcher() {}
 
@@ -52,7 +61,13 @@ public final class Launcher {
             }
         }
 
-        DatabaseManagementServiceBuilder builder = new DatabaseManagementServiceBuilder(home)
+        Path conf = home.resolve(CONF);
+        Properties fromFile = readConf(conf);
+        DatabaseManagementServiceBuilder builder = new DatabaseManagementServiceBuilder(home);
+        if (Files.exists(conf)) {
+            builder.loadPropertiesFromFile(conf);
+        }
+        builder
                 .setUserLogProvider(new Log4jLogProvider(System.out, Level.INFO))
                 .setConfig(GraphDatabaseSettings.default_listen_address, new SocketAddress(HOST))
                 .setConfig(GraphDatabaseSettings.default_advertised_address, new SocketAddress(HOST))
@@ -62,13 +77,15 @@ public final class Launcher {
                 .setConfig(HttpConnector.enabled, false)
                 .setConfig(HttpsConnector.enabled, false)
                 .setConfig(GraphDatabaseSettings.auth_enabled, true)
-                .setConfig(GraphDatabaseSettings.pagecache_memory, ByteUnit.mebiBytes(512))
                 .setConfig(GraphDatabaseSettings.udc_enabled, false)
                 // A local dev store: no 256 MiB pre-allocated tx log per database, bounded retention.
                 .setConfig(GraphDatabaseSettings.preallocate_logical_logs, false)
                 .setConfig(GraphDatabaseSettings.keep_logical_logs, "1G size")
                 // Bolt's Netty loop waits 5 s of quiet per connector on shutdown; 1 s is plenty.
                 .setConfig(GraphDatabaseInternalSettings.netty_server_shutdown_quiet_period, 1);
+        if (!fromFile.containsKey(GraphDatabaseSettings.pagecache_memory.name())) {
+            builder.setConfig(GraphDatabaseSettings.pagecache_memory, ByteUnit.mebiBytes(512));
+        }
         if (args.length > 2 && firstStart) {
             builder.setConfig(GraphDatabaseSettings.initial_default_database, args[2]);
         }
@@ -105,5 +122,16 @@ public final class Launcher {
         System.out.println("NEO4J READY bolt://" + HOST + ":" + port);
         System.out.flush();
         stopped.await();
+    }
+
+    /** The keys and values of a neo4j.conf file (empty when there is none). */
+    private static Properties readConf(Path conf) throws IOException {
+        Properties props = new Properties();
+        if (Files.exists(conf)) {
+            try (Reader reader = Files.newBufferedReader(conf)) {
+                props.load(reader);
+            }
+        }
+        return props;
     }
 }
