@@ -5,12 +5,14 @@
         --results benchmarks/RESULTS.md
 
 First a warm-up, not measured: the ``--warmup`` world is ingested into the emptied
-database and exported, in rounds, until the server's JIT compiler used less than
-``--warmup-jit`` of the server's CPU in a round (at most ``--warmup-rounds`` rounds). A
-freshly started JVM spends about as much CPU compiling Neo4j's hot paths as running them
-during its first 10^6 events, so a short warm-up leaves compilation inside the measured
-steps. The warm-up rounds are reported too; with ``--restart`` the local server is
-restarted first, so the first round is the ingest of a cold server.
+database and exported, in rounds, until the time the server's JIT compiler spent
+compiling in a round is under ``--warmup-jit`` of the server's CPU time in that round (at
+most ``--warmup-rounds`` rounds). A freshly started JVM spends about 30 % of its CPU
+during its first 10^6 events compiling Neo4j's hot paths, and runs slower code until
+they are compiled, so a short warm-up leaves compilation inside the measured steps. The
+warm-up rounds are reported too; with ``--restart`` the local server is restarted
+first, so the first round is the ingest of a cold server.
+
 Then, for each size: the database is emptied (schema kept), the world file
 ``benchmarks/data/world_<size>_s<seed>.parquet`` (generated when missing) is ingested with
 ``cib-detect ingest`` and then ingested again (all duplicates), and the stored events are
@@ -19,8 +21,9 @@ exported back into an ``EventTable`` (``export_events``, in this process, best o
 comparison, ``cib-detect detect`` on the same file, and checks both give the same clusters.
 
 Reported per step: wall time, events/s, CPU seconds of the Neo4j server (read from
-``/proc`` when the local server runs here) and how much of it its JIT compiler took (from
-``jcmd PerfCounter.print``), of the client, and of every other process of the machine
+``/proc`` when the local server runs here) and how long its JIT compiler was compiling
+(``java.ci.totalTime`` from ``jcmd PerfCounter.print``: the elapsed time of the
+compilations, an upper bound of their CPU), of the client, and of every other process of the machine
 during the step (on a shared machine, what the benchmark competed with).
 ``--results`` rewrites the "## Neo4j store" section of RESULTS.md (and nothing else). It
 empties the database: do not point it at data you want to keep.
@@ -79,7 +82,7 @@ class Step:
     client_cpu_s: float | None
     command: str
     other_cpu_s: float | None = None
-    server_jit_s: float | None = None  # of server_cpu_s: the JIT compiler's threads
+    server_jit_s: float | None = None  # time the JIT compiled (elapsed; bounds its CPU)
     detail: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -104,7 +107,8 @@ class ServerCpu:
         return (int(fields[11]) + int(fields[12])) / ticks
 
     def jit(self) -> float | None:
-        """Seconds the JVM's JIT compiler threads have spent compiling so far."""
+        """Seconds the JVM's JIT compiler has spent compiling so far (the elapsed time of
+        its compilations, which is at least their CPU time)."""
         if self.pid is None or shutil.which("jcmd") is None:
             return None
         try:
@@ -258,7 +262,7 @@ def markdown(steps: list[Step], meta: dict[str, Any], bench_cmd: str) -> str:
         f"{_env_prefix()}{bench_cmd}",
         "```",
         "",
-        "| step | events | wall s | events/s | Neo4j CPU s | of which JIT s | client CPU s "
+        "| step | events | wall s | events/s | Neo4j CPU s | JIT compiling s | client CPU s "
         "| other CPU s | command |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
@@ -285,8 +289,9 @@ def markdown(steps: list[Step], meta: dict[str, Any], bench_cmd: str) -> str:
                 f"µs per event, JIT {_fmt(w['server_jit_s'], 1)} s)"
                 for w in warm
             )
-            + f". It stops when the JIT took under {meta['warmup_jit']:.0%} of the server's "
-            f"CPU in a round (at most {meta['warmup_rounds']} rounds).",
+            + f". It stops after a round in which the JIT compiled for less than "
+            f"{meta['warmup_jit']:.0%} of the server's CPU time (at most "
+            f"{meta['warmup_rounds']} rounds).",
             "",
         ]
     lines.extend(meta.get("notes", []))
@@ -325,7 +330,7 @@ def notes(steps: list[Step]) -> list[str]:
         runs = s.detail.get("all_rates")
         seen = f" (runs: {', '.join(f'{r:,}' for r in runs)} events/s)" if runs else ""
         jit = (
-            f" (JIT {1e6 * s.server_jit_s / s.events:.1f} µs of it)"
+            f" (JIT compiling {1e6 * s.server_jit_s / s.events:.1f} µs)"
             if s.server_jit_s is not None
             else ""
         )
@@ -396,8 +401,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         "--warmup-jit",
         type=float,
         default=0.05,
-        help="warm-up ends after a round in which the server's JIT took less than this share "
-        "of its CPU",
+        help="warm-up ends after a round in which the server's JIT compiled for less than this "
+        "share of the server's CPU time",
     )
     ap.add_argument("--warmup-rounds", type=int, default=4, help="most warm-up rounds")
     ap.add_argument(
