@@ -99,17 +99,19 @@ def _free_port() -> int:
 
 
 def test_conf_file_settings_apply(settings: Neo4jSettings, server: int, tmp_path: Path) -> None:
-    """A second server whose ``conf/neo4j.conf`` sets the page cache and a transaction
-    timeout runs with both; the launcher's own settings (Bolt on 127.0.0.1) still hold."""
+    """A second server whose ``conf/neo4j.conf`` sets the page cache, a transaction timeout
+    and the log retention (a launcher default) runs with them; the settings the launcher
+    fixes (Bolt on 127.0.0.1) still hold."""
     from neo4j import GraphDatabase
 
     home = tmp_path / "home"
     (home / "conf").mkdir(parents=True)
-    (home / "lib").symlink_to(local_neo4j._home(settings) / "lib")  # installed above
+    (home / "lib").symlink_to(Path(settings.home).expanduser().resolve() / "lib")  # installed
     (home / "conf" / "neo4j.conf").write_text(
         "# tuning of a local server\n"
         "server.memory.pagecache.size=64m\n"
         "db.transaction.timeout=77s\n"
+        "db.tx_log.rotation.retention_policy=2 files\n"  # a launcher default, overridden
         "server.bolt.listen_address=0.0.0.0:1\n"  # ignored: the launcher fixes it
     )
     port = _free_port()
@@ -124,12 +126,14 @@ def test_conf_file_settings_apply(settings: Neo4jSettings, server: int, tmp_path
             records, _, _ = driver.execute_query(
                 "SHOW SETTINGS YIELD name, value "
                 "WHERE name IN ['server.memory.pagecache.size', 'db.transaction.timeout', "
-                "'server.bolt.listen_address'] RETURN name, value",
+                "'server.bolt.listen_address', 'db.tx_log.rotation.retention_policy'] "
+                "RETURN name, value",
                 database_=other.database,
             )
         got = {r["name"]: r["value"] for r in records}
         assert got["db.transaction.timeout"] == "1m17s"
-        assert got["server.memory.pagecache.size"] in ("64.00MiB", "67108864", "64m")
+        assert got["server.memory.pagecache.size"] == "64.00MiB"
         assert got["server.bolt.listen_address"] == f"127.0.0.1:{port}"
+        assert got["db.tx_log.rotation.retention_policy"] == "2 files"
     finally:
         assert local_neo4j.stop(other, timeout=60)

@@ -18,6 +18,7 @@ import org.neo4j.configuration.connectors.HttpsConnector;
 import org.neo4j.configuration.helpers.SocketAddress;
 import org.neo4j.dbms.api.DatabaseManagementService;
 import org.neo4j.dbms.api.DatabaseManagementServiceBuilder;
+import org.neo4j.graphdb.config.Setting;
 import org.neo4j.io.ByteUnit;
 import org.neo4j.logging.Level;
 import org.neo4j.logging.log4j.Log4jLogProvider;
@@ -33,8 +34,8 @@ import picocli.CommandLine;
  *
  * <p>Settings in {@code <home>/conf/neo4j.conf}, when that file exists, apply as in a packaged
  * Neo4j, except the ones this launcher fixes: the listen addresses, the connectors and
- * authentication. The page cache is 512 MiB unless the file sets {@code
- * server.memory.pagecache.size}.
+ * authentication. Its other settings (a 512 MiB page cache, no pre-allocated and at most 1G of
+ * transaction logs, no usage reports, a short Bolt shutdown) are defaults the file overrides.
  */
 public final class Launcher {
     private static final String HOST = "127.0.0.1";
@@ -76,16 +77,14 @@ public final class Launcher {
                 .setConfig(BoltConnector.advertised_address, new SocketAddress(HOST, port))
                 .setConfig(HttpConnector.enabled, false)
                 .setConfig(HttpsConnector.enabled, false)
-                .setConfig(GraphDatabaseSettings.auth_enabled, true)
-                .setConfig(GraphDatabaseSettings.udc_enabled, false)
-                // A local dev store: no 256 MiB pre-allocated tx log per database, bounded retention.
-                .setConfig(GraphDatabaseSettings.preallocate_logical_logs, false)
-                .setConfig(GraphDatabaseSettings.keep_logical_logs, "1G size")
-                // Bolt's Netty loop waits 5 s of quiet per connector on shutdown; 1 s is plenty.
-                .setConfig(GraphDatabaseInternalSettings.netty_server_shutdown_quiet_period, 1);
-        if (!fromFile.containsKey(GraphDatabaseSettings.pagecache_memory.name())) {
-            builder.setConfig(GraphDatabaseSettings.pagecache_memory, ByteUnit.mebiBytes(512));
-        }
+                .setConfig(GraphDatabaseSettings.auth_enabled, true);
+        setDefault(builder, fromFile, GraphDatabaseSettings.pagecache_memory, ByteUnit.mebiBytes(512));
+        setDefault(builder, fromFile, GraphDatabaseSettings.udc_enabled, false);
+        // A local dev store: no 256 MiB pre-allocated tx log per database, bounded retention.
+        setDefault(builder, fromFile, GraphDatabaseSettings.preallocate_logical_logs, false);
+        setDefault(builder, fromFile, GraphDatabaseSettings.keep_logical_logs, "1G size");
+        // Bolt's Netty loop waits 5 s of quiet per connector on shutdown; 1 s is plenty.
+        setDefault(builder, fromFile, GraphDatabaseInternalSettings.netty_server_shutdown_quiet_period, 1);
         if (args.length > 2 && firstStart) {
             builder.setConfig(GraphDatabaseSettings.initial_default_database, args[2]);
         }
@@ -122,6 +121,14 @@ public final class Launcher {
         System.out.println("NEO4J READY bolt://" + HOST + ":" + port);
         System.out.flush();
         stopped.await();
+    }
+
+    /** Sets {@code setting} to {@code value} unless the conf file sets it. */
+    private static <T> void setDefault(
+            DatabaseManagementServiceBuilder builder, Properties fromFile, Setting<T> setting, T value) {
+        if (!fromFile.containsKey(setting.name())) {
+            builder.setConfig(setting, value);
+        }
     }
 
     /** The keys and values of a neo4j.conf file (empty when there is none). */
