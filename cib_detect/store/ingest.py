@@ -336,11 +336,19 @@ def ingest_events(
     batch_size: int = BATCH_SIZE,
     workers: int = WORKERS,
     progress: Progress | None = None,
+    ids_distinct: bool = False,
 ) -> IngestResult:
-    """Store ``events`` (idempotent) with ``workers`` concurrent writers."""
+    """Store ``events`` (idempotent) with ``workers`` concurrent writers.
+
+    Events whose id occurs earlier in ``events`` count as ``duplicate_in_input``;
+    ``ids_distinct`` says the ids are known to be distinct (``read_events`` de-duplicated
+    them), which skips that search."""
     t0 = time.perf_counter()
     ids = event_ids(events)
-    rows = first_rows(ids) if events.n else np.zeros(0, np.int64)
+    if ids_distinct and events.event_id is not None:
+        rows = np.arange(events.n, dtype=np.int64)
+    else:
+        rows = first_rows(ids) if events.n else np.zeros(0, np.int64)
     text = _text_array(events)
     result = IngestResult(events=int(rows.size), duplicate_in_input=events.n - int(rows.size))
     schedule = BatchScheduler(events, rows, batch_size, workers)
@@ -412,7 +420,7 @@ def ingest_file(
         events = dataclasses.replace(events, accounts=pseudonymiser.accounts(events.accounts))
     result = ingest_events(
         store, events, source=str(path), batch_size=batch_size, workers=workers,
-        progress=progress,
+        progress=progress, ids_distinct=True,  # read_events de-duplicated the given ids
     )  # fmt: skip
     result.duplicate_in_input += info.duplicates
     result.invalid = info.rejected

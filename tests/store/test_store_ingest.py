@@ -164,6 +164,23 @@ def test_events_without_ids_get_deterministic_ids(clean_db: GraphStore, tmp_path
     assert stored_events(clean_db) == 31
 
 
+def test_repeated_ids_in_a_file_count_once(clean_db: GraphStore, tmp_path: Path) -> None:
+    """The reader keeps the first row of a repeated id; ingest stores that one."""
+    lines = ["event_id,account_id,action,target,timestamp"]
+    lines += [f"e{i},acc{i},stream,t{i % 2},{T0 + i}" for i in range(5)]
+    lines.append(f"e2,someone-else,share,t9,{T0 + 99}")
+    src = tmp_path / "repeats.csv"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result, info = ingest_file(clean_db, src)
+    assert (result.new, result.duplicate_in_input, info.duplicates) == (5, 1, 1)
+    stored = clean_db.read(
+        "MATCH (a:Account)-[e:ACTED {eventId: 'e2'}]->(t:Target) "
+        "RETURN a.accountId AS a, e.action AS action, t.targetId AS t"
+    )
+    assert stored == [{"a": "acc2", "action": "stream", "t": "t0"}]
+    assert stored_events(clean_db) == 5
+
+
 def test_unreachable_neo4j_is_unavailable(tmp_path: Path, run_cli: RunCli) -> None:
     proc = run_cli(["ingest", _bad_csv(tmp_path / "e.csv"), "--neo4j", "bolt://127.0.0.1:1"])
     assert proc.returncode == 2
