@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from cib_detect.errors import InvalidInput, RejectReport
 from cib_detect.io.formats import detect_format, load_raw, rejected_rows
 from cib_detect.io.validate import validate
-from cib_detect.kernels.sorting import all_distinct
+from cib_detect.kernels.ids import all_distinct
 from cib_detect.memory import LARGE_RUN_EVENTS
 from cib_detect.model import EventTable, InputInfo
 

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from cib_detect.errors import FieldViolation, InvalidInput, RejectReport
 from cib_detect.io.formats import SequentialRows, rejected_rows
-from cib_detect.kernels import strings
+from cib_detect.kernels import ids as id_checks
 
 #: Earliest and latest accepted instants: 1990-01-01 and 2100-01-01 UTC, in epoch ms.
 MIN_TS_MS = 631_152_000_000
@@ -228,15 +228,15 @@ def _check_ids(
     hash_parts = []
     for c in arr.chunks:
         data, offsets = string_buffers(c)
-        f, h = strings.scan_ids(data, offsets, MAX_ID_BYTES)
+        f, h = id_checks.scan_ids(data, offsets, MAX_ID_BYTES)
         flag_parts.append(f)
         hash_parts.append(h)
     flags = np.concatenate(flag_parts) if flag_parts else np.zeros(0, np.uint8)
     hashes = np.concatenate(hash_parts) if hash_parts else np.zeros(0, np.uint64)
-    col.flag(~already & ((flags & strings.EMPTY) > 0), field, "empty")
-    col.flag(~already & ((flags & strings.NUL) > 0), field, "contains a NUL byte")
+    col.flag(~already & ((flags & id_checks.EMPTY) > 0), field, "empty")
+    col.flag(~already & ((flags & id_checks.NUL) > 0), field, "contains a NUL byte")
     col.flag(
-        ~already & ((flags & strings.TOO_LONG) > 0), field, f"longer than {MAX_ID_BYTES} bytes"
+        ~already & ((flags & id_checks.TOO_LONG) > 0), field, f"longer than {MAX_ID_BYTES} bytes"
     )
     return arr, hashes
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-EMPTY = 1
-NUL = 2
-TOO_LONG = 4
+from cib_detect.kernels.ids import EMPTY, NUL, TOO_LONG
 
 
 @njit(cache=True, nogil=True)
