@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -163,6 +164,26 @@ def run_cli(cmd: list[str], server: ServerCpu, name: str, events: int) -> tuple[
     step.other_cpu_s = _other(m0, m1, step)
     step.server_jit_s = _diff(j0, server.jit())
     return step, doc
+
+
+def probe_ms() -> float:
+    """Milliseconds a fixed single-threaded CPU task takes now (best of three).
+
+    Measured right before each ingest run, while nothing else of the benchmark runs: when
+    the machine itself slows down (its host is busy), this rises with the server's CPU
+    time per event, which the same code on the same server does not explain."""
+    best = float("inf")
+    block = bytes(range(256)) * 4096  # 1 MiB
+    for _ in range(3):
+        t0 = time.perf_counter()
+        h = hashlib.sha256()
+        for _ in range(48):
+            h.update(block)
+        acc = 0
+        for i in range(300_000):
+            acc = (acc * 31 + i) & 0xFFFFFFFF
+        best = min(best, time.perf_counter() - t0)
+    return round(1e3 * best, 1)
 
 
 def _other(m0: float | None, m1: float | None, step: Step) -> float | None:
@@ -327,8 +348,16 @@ def notes(steps: list[Step]) -> list[str]:
         us_server = 1e6 * s.server_cpu_s / s.events
         us_client = 1e6 * (s.client_cpu_s or 0.0) / s.events
         bound = 2e6 / max(us_server + us_client, 1e-9)
-        runs = s.detail.get("all_rates")
-        seen = f" (runs: {', '.join(f'{r:,}' for r in runs)} events/s)" if runs else ""
+        runs = s.detail.get("runs")
+        seen = ""
+        if runs and len(runs) > 1:
+            rates = sorted(r["rate"] for r in runs)
+            seen = (
+                f" (the median of {len(runs)} runs; the best {rates[-1]:,}, the slowest "
+                f"{rates[0]:,}; per run: events/s, Neo4j µs per event, machine probe ms: "
+                + "; ".join(f"{r['rate']:,}, {r['server_us']}, {r['probe_ms']}" for r in runs)
+                + ")"
+            )
         jit = (
             f" (JIT compiling {1e6 * s.server_jit_s / s.events:.1f} µs)"
             if s.server_jit_s is not None
@@ -389,7 +418,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         "--ingest-repeat",
         type=int,
         default=1,
-        help="ingest runs per size, each into an emptied database (best is reported)",
+        help="ingest runs per size, each into an emptied database (the table shows the median run)",
     )
     ap.add_argument(
         "--warmup",
@@ -467,22 +496,29 @@ def main(argv: Iterable[str] | None = None) -> int:
             for attempt in range(args.ingest_repeat):
                 if attempt:
                     wipe(store)
+                probe = probe_ms()
                 step, doc = run_cli(cmd, server, "ingest (new events)", 0)
                 step.events = int(doc["events"])
                 step.detail = {k: doc[k] for k in keys}
+                step.detail["probe_ms"] = probe
                 runs.append(step)
                 print(
                     f"[neo4j-bench]   ingest (new events): {step.rate:,.0f} events/s "
                     f"({doc['new']:,} new, {doc['duplicate']:,} duplicate; per event: "
                     f"Neo4j {_per_event(step.server_cpu_s, step.events)} µs, client "
                     f"{_per_event(step.client_cpu_s, step.events)} µs; "
-                    f"other CPU {_fmt(step.other_cpu_s)} s)",
+                    f"other CPU {_fmt(step.other_cpu_s)} s; machine probe {probe} ms)",
                     flush=True,
                 )
-            best = max(runs, key=lambda r: r.rate)
-            best.detail["all_rates"] = [round(r.rate) for r in runs]
-            best.detail["all_other_cpu_s"] = [_fmt(r.other_cpu_s) for r in runs]
-            steps.append(best)
+            # the table shows the median run (the lower middle one of an even count)
+            median = sorted(runs, key=lambda r: r.rate)[(len(runs) - 1) // 2]
+            median.detail["runs"] = [
+                {"rate": round(r.rate), "server_us": _per_event(r.server_cpu_s, r.events),
+                 "client_us": _per_event(r.client_cpu_s, r.events),
+                 "probe_ms": r.detail["probe_ms"], "retries": r.detail["retries"]}
+                for r in runs
+            ]  # fmt: skip
+            steps.append(median)
             step, doc = run_cli(cmd, server, "re-ingest (all duplicates)", 0)
             step.events = int(doc["events"])
             step.detail = {k: doc[k] for k in keys}
