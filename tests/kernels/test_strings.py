@@ -103,7 +103,11 @@ def test_equal_strings_equal_hashes_wherever_they_sit(scan: Scan) -> None:
     assert scan(data, offsets[4:6], 512)[1][0] == h[4]
 
 
-def test_numpy_scan_equals_the_kernel_on_a_large_mixed_column() -> None:
+@pytest.mark.parametrize("block", [1 << 15, 1000])
+def test_numpy_scan_equals_the_kernel_on_a_large_mixed_column(
+    block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ids, "_BLOCK", block)  # the hash loop over one block, or many
     rng = np.random.default_rng(7)
     pool = [b"", b" ", b"\x00", b"e\x00x", b"\xc3\xa9t\xc3\xa9", b"z" * 600]
     values = [
@@ -138,7 +142,12 @@ def test_dispatch_uses_numpy_until_numba_is_loaded(monkeypatch: pytest.MonkeyPat
     flags, hashes = ids.scan_ids(data, offsets, 512)
     assert flags.tolist() == [0, ids.EMPTY, 0] and hashes[0] == hashes[2]
     assert ids.all_distinct(hashes) is False
-    monkeypatch.setattr(ids, "NUMPY_MAX", 1)  # larger inputs go to the kernel
+    monkeypatch.setattr(ids, "NUMPY_MAX", 1)  # more ids go to the kernel
+    with pytest.raises(TypeError):
+        ids.scan_ids(data, offsets, 512)
+    monkeypatch.setattr(ids, "NUMPY_MAX", 3)
+    assert ids.scan_ids(data, offsets, 512)[0].tolist() == [0, ids.EMPTY, 0]
+    monkeypatch.setattr(ids, "NUMPY_MAX_BYTES", 1)  # so do more bytes
     with pytest.raises(TypeError):
         ids.scan_ids(data, offsets, 512)
 
