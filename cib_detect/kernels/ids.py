@@ -85,7 +85,8 @@ def scan_ids_numpy(
     # FNV-1a one byte position at a time, over the strings that long: longest first, in
     # blocks whose bytes stay in the CPU cache for all their positions
     cap = max_bytes + 1
-    order = np.argsort((cap - np.minimum(lengths, cap)).astype(np.uint16), kind="stable")
+    key = cap - np.minimum(lengths, cap)
+    order = np.argsort(key.astype(np.uint16) if cap <= 0xFFFF else key, kind="stable")  # radix
     neg = -np.minimum(lengths[order], cap)  # ascending
     starts = rel[:-1][order]
     h = hashes[order]

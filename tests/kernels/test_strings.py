@@ -122,6 +122,14 @@ def test_numpy_scan_equals_the_kernel_on_a_large_mixed_column(
     assert (~short).sum() > 0 and np.array_equal(h1[short], h2[short])
 
 
+def test_numpy_scan_with_a_limit_over_16_bits() -> None:
+    values = [b"a" * 70_000, b"b", b"", b"a" * 70_000]
+    data, offsets = _buffers(values)
+    flags, hashes = ids.scan_ids_numpy(data, offsets, 100_000)
+    assert flags.tolist() == [0, 0, ids.EMPTY, 0]
+    assert hashes.tolist() == [ref_fnv1a(v) for v in values]
+
+
 @pytest.mark.parametrize("n", [0, 1, 2, 1000])
 def test_all_distinct_agrees(n: int) -> None:
     rng = np.random.default_rng(n)
