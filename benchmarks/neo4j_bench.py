@@ -169,9 +169,9 @@ def run_cli(cmd: list[str], server: ServerCpu, name: str, events: int) -> tuple[
 def probe_ms() -> float:
     """Milliseconds a fixed single-threaded CPU task takes now (best of three).
 
-    Measured right before each ingest run, while nothing else of the benchmark runs: when
-    the machine itself slows down (its host is busy), this rises with the server's CPU
-    time per event, which the same code on the same server does not explain."""
+    Timed right before each ingest run: a flag for a machine that is slower across the
+    board (its host busy). It follows the database's emptying, so the server's
+    background writes after it can lift it too; it does not explain every slow run."""
     best = float("inf")
     block = bytes(range(256)) * 4096  # 1 MiB
     for _ in range(3):
