@@ -44,24 +44,11 @@ from make_world import parse_count  # noqa: E402
 from neo4j_bench import ensure_world, replace_section, wipe  # noqa: E402
 
 from cib_detect.config import load_settings  # noqa: E402
+from cib_detect.service.guard import encode_int, encode_len  # noqa: E402
 from cib_detect.store.graph_store import GraphStore  # noqa: E402
 
 SECTION = "## Sustained load (`cib-detect serve`)"
 INTERVAL_S = 10.0
-
-
-def _varint(v: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        out.append(b | (0x80 if v else 0))
-        if not v:
-            return bytes(out)
-
-
-def _len(num: int, data: bytes) -> bytes:
-    return _varint(num << 3 | 2) + _varint(len(data)) + data
 
 
 class Source:
@@ -74,9 +61,9 @@ class Source:
         self.n = events.n
         self.batch = batch
         self.prefix = prefix
-        acc = [_len(2, a.encode()) for a in events.accounts]
-        act = [_len(3, a.encode()) for a in events.actions]
-        tgt = [_len(4, t.encode()) for t in events.targets]
+        acc = [encode_len(2, a.encode()) for a in events.accounts]
+        act = [encode_len(3, a.encode()) for a in events.actions]
+        tgt = [encode_len(4, t.encode()) for t in events.targets]
         self.parts = [
             acc[a] + act[c] + tgt[t]
             for a, c, t in zip(
@@ -99,9 +86,9 @@ class Source:
             ts = self.ts[i] + p * self.span
             if ts >= 4_102_444_800_000:
                 raise SystemExit("[load-bench] ran out of time range; lower --duration")
-            eid = _len(1, f"{self.prefix}-{p}-{i}".encode())
-            event = eid + self.parts[i] + _varint(5 << 3) + _varint(ts)
-            body += _len(1, event)
+            eid = encode_len(1, f"{self.prefix}-{p}-{i}".encode())
+            event = eid + self.parts[i] + encode_int(5, ts)
+            body += encode_len(1, event)
         return self.batch, bytes(body)
 
 

@@ -65,6 +65,28 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
+def encode_varint(value: int) -> bytes:
+    """``value`` as a protobuf varint (negative numbers as their 64-bit two's complement)."""
+    v = value & ((1 << 64) - 1)
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def encode_len(number: int, data: bytes) -> bytes:
+    """A length-delimited field: key, length, bytes (the inverse of :func:`fields`)."""
+    return encode_varint(number << 3 | LEN) + encode_varint(len(data)) + data
+
+
+def encode_int(number: int, value: int) -> bytes:
+    """A varint field."""
+    return encode_varint(number << 3 | VARINT) + encode_varint(value)
+
+
 def fields(buf: bytes, depth: int = 0) -> Iterator[tuple[int, int, Any]]:
     """(field number, wire type, value) of a message's wire bytes; LEN values are bytes.
     Raises ValueError on broken framing."""

@@ -36,6 +36,8 @@ from service_helpers import Running
 
 from cib_detect._proto.cib.v1 import ingest_service_pb2 as ipb
 from cib_detect.io.validate import MAX_TS_MS, MIN_TS_MS
+from cib_detect.service import guard
+from cib_detect.service.guard import encode_int, encode_len, encode_varint
 
 pytestmark = pytest.mark.neo4j
 CASES: Counter[str] = Counter()
@@ -47,23 +49,19 @@ FUZZ = settings(
 # --------------------------------------------------------------------------- wire format
 
 
-def _varint(v: int) -> bytes:
-    v &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        out.append(b | (0x80 if v else 0))
-        if not v:
-            return bytes(out)
-
-
-def _len(num: int, data: bytes) -> bytes:
-    return _varint(num << 3 | 2) + _varint(len(data)) + data
-
-
-def _int(num: int, value: int) -> bytes:
-    return _varint(num << 3) + _varint(value)
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    ints=st.lists(st.integers(-(2**63), 2**64 - 1), max_size=4),
+    blobs=st.lists(st.binary(max_size=300), max_size=4),
+)
+def test_wire_encoders_round_trip(ints: list[int], blobs: list[bytes]) -> None:
+    """The encoders the fuzzing (and benchmarks/load_bench.py) build requests with write
+    what ``guard.fields`` reads back: varint fields (negative ones as 64-bit two's
+    complement) and length-delimited ones."""
+    wire = b"".join(encode_int(1, v) for v in ints) + b"".join(encode_len(2, x) for x in blobs)
+    got = list(guard.fields(wire))
+    assert got == [(1, guard.VARINT, v % 2**64) for v in ints] + [(2, guard.LEN, x) for x in blobs]
+    assert encode_varint(300) == bytes([0xAC, 0x02])  # the protobuf documentation's example
 
 
 # --------------------------------------------------------------------------- events
@@ -155,12 +153,17 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
 
 def _encode(ev: dict[str, Any], prefix: bytes) -> bytes:
     eid = prefix + ev["event_id"] if ev["event_id"] else ev["event_id"]
-    body = _len(1, eid) + _len(2, ev["account_id"]) + _len(3, ev["action"]) + _len(4, ev["target"])
+    body = (
+        encode_len(1, eid)
+        + encode_len(2, ev["account_id"])
+        + encode_len(3, ev["action"])
+        + encode_len(4, ev["target"])
+    )
     if ev["time"] is not None:
         num, value = ev["time"]
-        body += _int(5, value) if num == 5 else _len(6, value)
+        body += encode_int(5, value) if num == 5 else encode_len(6, value)
     if ev["text"] is not None:
-        body += _len(7, ev["text"])
+        body += encode_len(7, ev["text"])
     return body
 
 
@@ -215,7 +218,7 @@ def test_fuzzed_ingest_batches(running: Running, batch: list[dict[str, Any]], re
     prefix = f"fz{secrets.token_hex(4)}-".encode()
     if repeat and batch:
         batch = [*batch, batch[0]]  # the same event id again in the same batch
-    payload = b"".join(_len(1, _encode(ev, prefix)) for ev in batch)
+    payload = b"".join(encode_len(1, _encode(ev, prefix)) for ev in batch)
     code, resp = _raw_call(running, "/cib.v1.IngestService/IngestEvents", payload)
     assert code == "OK", resp
     out = ipb.IngestEventsResponse.FromString(resp)
@@ -245,11 +248,12 @@ def test_fuzzed_ingest_batches(running: Running, batch: list[dict[str, Any]], re
 
 def test_oversize_batch_and_message(running: Running) -> None:
     CASES["IngestEvents"] += 2
-    one = _len(1, _encode({"event_id": b"x", "account_id": b"a", "action": b"s", "target": b"t",
-                           "time": (5, MIN_TS_MS + 1), "text": None}, b"big-"))  # fmt: skip
+    small = {"event_id": b"x", "account_id": b"a", "action": b"s", "target": b"t",
+             "time": (5, MIN_TS_MS + 1), "text": None}  # fmt: skip
+    one = encode_len(1, _encode(small, b"big-"))
     code, fields = _raw_call(running, "/cib.v1.IngestService/IngestEvents", one * 1001)
     assert code == "INVALID_ARGUMENT" and fields == ["events"]
-    huge = _len(1, _len(7, b"x" * (20 * 1024 * 1024)))
+    huge = encode_len(1, encode_len(7, b"x" * (20 * 1024 * 1024)))
     code, _ = _raw_call(running, "/cib.v1.IngestService/IngestEvents", huge)
     assert code == "RESOURCE_EXHAUSTED"  # larger than the server's message limit
     assert running.client.health() == "SERVING"
@@ -279,7 +283,7 @@ ALLOWED = {"OK", "INVALID_ARGUMENT", "NOT_FOUND", "FAILED_PRECONDITION"}
 def _nested(depth: int) -> bytes:
     inner = b""
     for _ in range(depth):
-        inner = _len(99, inner)  # an unknown field, nested
+        inner = encode_len(99, inner)  # an unknown field, nested
     return inner
 
 
@@ -292,16 +296,16 @@ def requests(draw: st.DrawFn, strings: list[int], ints: list[int], enums: list[i
         return _nested(draw(st.integers(1, 3000)))
     if kind == "groups":
         depth = draw(st.integers(1, 300))
-        return _varint(99 << 3 | 3) * depth + _varint(99 << 3 | 4) * depth
+        return encode_varint(99 << 3 | 3) * depth + encode_varint(99 << 3 | 4) * depth
     body = b""
     for num in strings:
         if draw(st.booleans()):
-            body += _len(num, draw(FIELD))
+            body += encode_len(num, draw(FIELD))
     for num in ints:
         if draw(st.booleans()):
-            body += _int(num, draw(INT))
+            body += encode_int(num, draw(INT))
     for num in enums:
-        body += _int(num, draw(st.integers(0, 10_000)))
+        body += encode_int(num, draw(st.integers(0, 10_000)))
     return body
 
 
