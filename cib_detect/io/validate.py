@@ -173,16 +173,21 @@ def _as_utf8(arr: pa.Array, field: str, col: _Collector) -> pa.Array:
     return s
 
 
+def _problems(flags: npt.NDArray[np.uint8]) -> list[tuple[Mask, str]]:
+    """(mask, reason) pairs of the flags of ``kernels.ids.scan_ids``."""
+    return [
+        ((flags & id_checks.EMPTY) > 0, "empty"),
+        ((flags & id_checks.NUL) > 0, "contains a NUL byte"),
+        ((flags & id_checks.TOO_LONG) > 0, f"longer than {MAX_ID_BYTES} bytes"),
+    ]
+
+
 def _value_problems(values: pa.Array) -> list[tuple[Mask, str]]:
     """Problems of non-null string values: (mask, reason) pairs."""
-    return [
-        (_mask(pc.match_substring_regex(values, r"^[ \t\n\r\f\v]*$")), "empty"),
-        (_mask(pc.match_substring(values, "\x00")), "contains a NUL byte"),
-        (
-            _mask(pc.greater(pc.binary_length(values), MAX_ID_BYTES)),
-            f"longer than {MAX_ID_BYTES} bytes",
-        ),
-    ]
+    flags, _ = id_checks.scan_ids(*string_buffers(values), MAX_ID_BYTES)
+    if values.null_count:
+        flags = np.where(_mask(pc.is_null(values)), np.uint8(0), flags)
+    return _problems(flags)
 
 
 def string_buffers(arr: pa.Array) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
@@ -233,11 +238,8 @@ def _check_ids(
         hash_parts.append(h)
     flags = np.concatenate(flag_parts) if flag_parts else np.zeros(0, np.uint8)
     hashes = np.concatenate(hash_parts) if hash_parts else np.zeros(0, np.uint64)
-    col.flag(~already & ((flags & id_checks.EMPTY) > 0), field, "empty")
-    col.flag(~already & ((flags & id_checks.NUL) > 0), field, "contains a NUL byte")
-    col.flag(
-        ~already & ((flags & id_checks.TOO_LONG) > 0), field, f"longer than {MAX_ID_BYTES} bytes"
-    )
+    for mask, reason in _problems(flags):
+        col.flag(~already & mask, field, reason)
     return arr, hashes
 
 
