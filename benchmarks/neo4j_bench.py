@@ -461,6 +461,10 @@ def main(argv: Iterable[str] | None = None) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     common = ["--batch-size", str(args.batch_size), "--workers", str(args.workers)]
     uri_args = ["--neo4j", args.neo4j] if args.neo4j else []
+
+    def ingest_cmd(world: Path) -> list[str]:
+        return [args.cli, "ingest", str(world), "--json", *common, *uri_args]
+
     steps: list[Step] = []
     details: dict[str, Any] = {}
     warmup: list[dict[str, Any]] = []
@@ -470,9 +474,7 @@ def main(argv: Iterable[str] | None = None) -> int:
             world = ensure_world(args.warmup, args.seed, args.data_dir)
             for r in range(1, args.warmup_rounds + 1):
                 wipe(store)
-                step, doc = run_cli(
-                    [args.cli, "ingest", str(world), "--json", *common, *uri_args], server, "", 0
-                )
+                step, doc = run_cli(ingest_cmd(world), server, "", 0)
                 step.events = int(doc["events"])
                 warmup.append({k: getattr(step, k) for k in (
                     "events", "wall_s", "server_cpu_s", "server_jit_s", "rate")})  # fmt: skip
@@ -490,7 +492,7 @@ def main(argv: Iterable[str] | None = None) -> int:
             world = ensure_world(n, args.seed, args.data_dir)
             print(f"[neo4j-bench] {world.name}: emptying the database", flush=True)
             wipe(store)
-            cmd = [args.cli, "ingest", str(world), "--json", *common, *uri_args]
+            cmd = ingest_cmd(world)
             keys = ("new", "duplicate", "invalid", "retries", "seconds", "events_per_second")
             runs: list[Step] = []
             for attempt in range(args.ingest_repeat):
